@@ -1,0 +1,221 @@
+"""The manifest: which batches of which cache key are complete, with checksums.
+
+SQLite in WAL mode, safe for several threads of one process (one connection behind a
+lock) and for several processes (SQLite's own locking, a long busy timeout). A damaged
+database is moved aside with a ``CacheWarning`` and a fresh one started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import sqlite3
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from distilabel_nb.cache.layout import CACHE_VERSION, CacheWarning
+
+__all__ = ["BatchRef", "KeyState", "Manifest", "RunRecord"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+    key TEXT NOT NULL, first INTEGER NOT NULL, rows TEXT NOT NULL, path TEXT NOT NULL,
+    bytes INTEGER NOT NULL, checksum TEXT NOT NULL, chunk INTEGER NOT NULL,
+    created REAL NOT NULL, PRIMARY KEY (key, path));
+CREATE TABLE IF NOT EXISTS outputs (
+    key TEXT PRIMARY KEY, n_batches INTEGER, chunk INTEGER NOT NULL, pipeline TEXT,
+    step TEXT, completed REAL, last_used REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    pipeline TEXT NOT NULL, step TEXT NOT NULL, key TEXT NOT NULL, description TEXT NOT NULL,
+    status TEXT NOT NULL, rows INTEGER, bytes INTEGER, seconds REAL, finished REAL NOT NULL,
+    PRIMARY KEY (pipeline, step));
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchRef:
+    """Where one completed batch lives: a segment file and its position in it."""
+
+    index: int
+    rows: int
+    path: str
+    position: int
+    checksum: str
+
+
+@dataclasses.dataclass
+class KeyState:
+    key: str
+    chunk: int | None = None
+    n_batches: int | None = None
+    batches: dict[int, BatchRef] = dataclasses.field(default_factory=dict)
+    nbytes: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.n_batches is not None and all(i in self.batches for i in range(self.n_batches))
+
+    @property
+    def rows(self) -> int:
+        return sum(ref.rows for ref in self.batches.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    pipeline: str
+    step: str
+    key: str
+    description: dict[str, Any]
+    status: str
+    rows: int | None
+    nbytes: int | None
+    seconds: float | None
+    finished: float
+
+
+class Manifest:
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as error:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            warnings.warn(
+                f"the cache manifest {self.path} is damaged ({error}); it was moved to "
+                f"{aside.name} and a new one started: cached results will be recomputed",
+                CacheWarning,
+                stacklevel=3,
+            )
+            for suffix in ("", "-wal", "-shm"):
+                part = self.path.with_name(self.path.name + suffix)
+                if part.exists():
+                    part.rename(aside.with_name(aside.name + suffix))
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False,
+                               isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        row = conn.execute("SELECT v FROM meta WHERE k='cache_version'").fetchone()
+        if row is None:
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('cache_version', ?)",
+                         (str(CACHE_VERSION),))
+        elif row[0] != str(CACHE_VERSION):
+            msg = (
+                f"the cache at {self.path.parent} was written by cache format {row[0]}, this "
+                f"version reads format {CACHE_VERSION}; use another cache_dir or clear it"
+            )
+            raise RuntimeError(msg)
+        conn.execute("PRAGMA quick_check").fetchone()
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    def _transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    self._conn.execute(sql, params)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # -- batches ---------------------------------------------------------------------
+    def state(self, key: str) -> KeyState:
+        state = KeyState(key=key)
+        row = self._execute("SELECT n_batches, chunk FROM outputs WHERE key=?", (key,)).fetchone()
+        if row is not None:
+            state.n_batches, state.chunk = row
+        for first, rows, path, nbytes, checksum in self._execute(
+            "SELECT first, rows, path, bytes, checksum FROM segments WHERE key=? ORDER BY first",
+            (key,),
+        ):
+            state.nbytes += nbytes
+            for position, count in enumerate(json.loads(rows)):
+                index = first + position
+                if index not in state.batches:
+                    state.batches[index] = BatchRef(index, count, path, position, checksum)
+        return state
+
+    def add_segment(self, key: str, first: int, rows: list[int], path: str, nbytes: int,
+                    checksum: str, chunk: int, pipeline: str, step: str) -> None:
+        now = time.time()
+        self._transaction([
+            ("INSERT OR IGNORE INTO outputs (key, n_batches, chunk, pipeline, step, completed, "
+             "last_used) VALUES (?, NULL, ?, ?, ?, NULL, ?)", (key, chunk, pipeline, step, now)),
+            ("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             (key, first, json.dumps(rows), path, nbytes, checksum, chunk, now)),
+        ])
+
+    def complete(self, key: str, n_batches: int, chunk: int, pipeline: str, step: str) -> None:
+        now = time.time()
+        self._transaction([
+            ("INSERT OR IGNORE INTO outputs (key, n_batches, chunk, pipeline, step, completed, "
+             "last_used) VALUES (?, NULL, ?, ?, ?, NULL, ?)", (key, chunk, pipeline, step, now)),
+            ("UPDATE outputs SET n_batches=?, completed=?, last_used=? WHERE key=?",
+             (n_batches, now, now, key)),
+        ])
+
+    def invalidate(self, keys: Iterable[str]) -> list[str]:
+        """Forget every batch of ``keys``; returns the files that are now unused."""
+        keys = list(keys)
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        with self._lock:
+            paths = [row[0] for row in self._conn.execute(
+                f"SELECT path FROM segments WHERE key IN ({marks})", keys)]
+            self._transaction([
+                (f"DELETE FROM segments WHERE key IN ({marks})", keys),
+                (f"DELETE FROM outputs WHERE key IN ({marks})", keys),
+            ])
+        return paths
+
+    def drop_segment(self, path: str) -> None:
+        """Forget one damaged segment; its key is no longer complete."""
+        with self._lock:
+            rows = self._conn.execute("SELECT key FROM segments WHERE path=?", (path,)).fetchall()
+            statements: list[tuple[str, Sequence[Any]]] = [
+                ("DELETE FROM segments WHERE path=?", (path,))]
+            statements += [("UPDATE outputs SET completed=NULL WHERE key=?", (key,))
+                           for (key,) in rows]
+            self._transaction(statements)
+
+    def touch(self, keys: Iterable[str]) -> None:
+        now = time.time()
+        self._transaction([("UPDATE outputs SET last_used=? WHERE key=?", (now, key))
+                           for key in keys])
+
+    # -- runs ------------------------------------------------------------------------
+    def record_runs(self, records: Iterable[RunRecord]) -> None:
+        self._transaction([
+            ("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             (r.pipeline, r.step, r.key, json.dumps(r.description, default=str), r.status,
+              r.rows, r.nbytes, r.seconds, r.finished))
+            for r in records
+        ])
+
+    def last_runs(self, pipeline: str) -> dict[str, RunRecord]:
+        records = {}
+        for row in self._execute("SELECT * FROM runs WHERE pipeline=?", (pipeline,)):
+            records[row[1]] = RunRecord(row[0], row[1], row[2], json.loads(row[3]), *row[4:])
+        return records

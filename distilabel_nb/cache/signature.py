@@ -1,0 +1,150 @@
+"""Canonical encoding of values and xxh3_128 hashing for cache keys.
+
+The encoding is type-tagged and length-prefixed, so two different values never encode
+to the same bytes (unlike a ``"-".join`` of strings). Plain JSON-like data takes a fast
+path through orjson with sorted keys; everything else goes through ``encode``, a
+``functools.singledispatch`` function that types can register with.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import math
+import pathlib
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import xxhash
+
+__all__ = ["UnhashableValueError", "encode", "hash_bytes", "hash_value", "short"]
+
+
+class UnhashableValueError(TypeError):
+    """A value has no deterministic encoding, so it cannot be part of a cache key."""
+
+
+def hash_bytes(data: bytes) -> str:
+    """The hex xxh3_128 digest of ``data``."""
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def hash_value(value: Any) -> str:
+    """The hex xxh3_128 digest of the canonical encoding of ``value``."""
+    return hash_bytes(canonical(value))
+
+
+def short(key: str, n: int = 10) -> str:
+    """A short prefix of a key for display."""
+    return key[:n]
+
+
+def canonical(value: Any) -> bytes:
+    """Canonical bytes of ``value``: the orjson fast path or the tagged encoding."""
+    try:
+        return b"J" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return b"T" + encode(value)
+
+
+def _frame(tag: bytes, payload: bytes) -> bytes:
+    return tag + struct.pack("<Q", len(payload)) + payload
+
+
+@functools.singledispatch
+def encode(value: Any) -> bytes:
+    """Tagged, length-prefixed encoding; register new types with ``encode.register``."""
+    fingerprint = getattr(value, "__cache_fingerprint__", None)
+    if callable(fingerprint):
+        return _frame(b"O", type(value).__qualname__.encode() + b"\0" + encode(fingerprint()))
+    msg = (
+        f"cannot hash a value of type {type(value).__module__}.{type(value).__qualname__} "
+        "deterministically for the cache key; pass plain data (str, int, float, bool, None, "
+        "lists, dicts, paths) or give the type a __cache_fingerprint__() method"
+    )
+    raise UnhashableValueError(msg)
+
+
+@encode.register(type(None))
+def _(value: None) -> bytes:
+    return b"N"
+
+
+@encode.register(bool)
+def _(value: bool) -> bytes:
+    return b"B1" if value else b"B0"
+
+
+@encode.register(int)
+def _(value: int) -> bytes:
+    return _frame(b"I", str(value).encode())
+
+
+@encode.register(float)
+def _(value: float) -> bytes:
+    if math.isnan(value):
+        return b"Fnan"
+    return _frame(b"F", repr(value).encode())
+
+
+@encode.register(str)
+def _(value: str) -> bytes:
+    return _frame(b"S", value.encode("utf-8", "surrogatepass"))
+
+
+@encode.register(bytes)
+def _(value: bytes) -> bytes:
+    return _frame(b"Y", value)
+
+
+@encode.register(list)
+@encode.register(tuple)
+def _(value: list[Any] | tuple[Any, ...]) -> bytes:
+    return _frame(b"L", b"".join(encode(item) for item in value))
+
+
+@encode.register(set)
+@encode.register(frozenset)
+def _(value: set[Any] | frozenset[Any]) -> bytes:
+    return _frame(b"E", b"".join(sorted(encode(item) for item in value)))
+
+
+@encode.register(Mapping)
+def _(value: Mapping[Any, Any]) -> bytes:
+    items = sorted(encode(k) + encode(v) for k, v in value.items())
+    return _frame(b"D", b"".join(items))
+
+
+@encode.register(pathlib.PurePath)
+def _(value: pathlib.PurePath) -> bytes:
+    return _frame(b"P", str(value).encode())
+
+
+@encode.register(enum.Enum)
+def _(value: enum.Enum) -> bytes:
+    return _frame(b"V", type(value).__qualname__.encode() + b"\0" + encode(value.value))
+
+
+@functools.lru_cache(maxsize=1)
+def _register_pyarrow() -> None:
+    import pyarrow as pa
+
+    @encode.register(pa.Table)
+    def _(value: pa.Table) -> bytes:
+        return _frame(b"A", hash_table(value).encode())
+
+
+def hash_table(table: Any) -> str:
+    """Content hash of a pyarrow Table (schema and values, not chunking)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    combined = table.combine_chunks()
+    with pa.ipc.new_stream(sink, combined.schema) as writer:
+        writer.write_table(combined)
+    return hash_bytes(sink.getvalue().to_pybytes())
+
+
+_register_pyarrow()

@@ -1,0 +1,106 @@
+"""Code fingerprints that ignore comments, docstrings and formatting.
+
+Source is parsed and dumped as an AST without positions or docstrings. When source is
+not available (a plain REPL, a ``exec``'d string), the code object itself is hashed
+(bytecode, constants and names, recursively, without line numbers).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+import types
+from typing import Any
+
+from distilabel_nb.cache.signature import hash_bytes
+
+__all__ = ["code_fingerprint", "class_code_fingerprints"]
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module)
+            and isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return tree
+
+
+def _without_decorators(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            node.decorator_list = []
+    return tree
+
+
+def _source_fingerprint(func: Any) -> str | None:
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError):
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return None
+    tree = _without_decorators(_strip_docstrings(tree))
+    return hash_bytes(ast.dump(tree, annotate_fields=False, include_attributes=False).encode())
+
+
+def _code_bytes(code: types.CodeType) -> bytes:
+    parts = [code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
+    consts = code.co_consts
+    if consts and isinstance(consts[0], str) and code.co_flags & inspect.CO_NESTED == 0:
+        consts = consts[1:]  # the docstring, when the function has one
+    for const in consts:
+        if isinstance(const, types.CodeType):
+            parts.append(_code_bytes(const))
+        else:
+            parts.append(repr(const).encode())
+    return b"\0".join(parts)
+
+
+def code_fingerprint(func: Any) -> str:
+    """A fingerprint of a function's code, insensitive to comments and formatting."""
+    func = inspect.unwrap(func)
+    fingerprint = _source_fingerprint(func)
+    if fingerprint is not None:
+        return fingerprint
+    code = getattr(func, "__code__", None)
+    if code is None:
+        msg = f"cannot fingerprint the code of {func!r}: it has neither source nor a code object"
+        raise TypeError(msg)
+    return hash_bytes(b"code:" + _code_bytes(code))
+
+
+def _member_function(member: Any) -> Any | None:
+    if isinstance(member, staticmethod | classmethod):
+        return member.__func__
+    if isinstance(member, property):
+        return member.fget
+    if isinstance(member, types.FunctionType):
+        return member
+    return None
+
+
+def class_code_fingerprints(cls: type, stop: tuple[type, ...]) -> dict[str, str]:
+    """Fingerprints of the methods a class and its user-defined bases define.
+
+    Classes in ``stop`` (the library's own bases) and everything above them are skipped:
+    their code is versioned with the package, not with the user's cell.
+    """
+    fingerprints: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass in stop or klass is object or klass.__module__.startswith("distilabel_nb."):
+            continue
+        for name, member in vars(klass).items():
+            func = _member_function(member)
+            if func is not None and not name.startswith("__"):
+                fingerprints[name] = code_fingerprint(func)
+    return fingerprints

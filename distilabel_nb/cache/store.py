@@ -1,0 +1,126 @@
+"""Arrow IPC segment files: several batches of one step's output per file.
+
+A segment holds consecutive batches as record batches of one IPC file, compressed with
+zstd (lz4 where zstd is missing). Files are written under a temporary name and renamed,
+through ``pyarrow.fs`` so another filesystem can take the local one's place. Reads verify
+the xxh3 checksum of the whole file before decoding anything.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import xxhash
+
+from distilabel_nb.tables import conform, unified_schema
+
+__all__ = ["CorruptSegmentError", "SegmentFile", "SegmentStore"]
+
+
+class CorruptSegmentError(Exception):
+    """A segment file is missing, truncated or does not match its checksum."""
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__(f"cache file {path} is unusable: {why}")
+        self.path = path
+        self.why = why
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentFile:
+    path: str
+    nbytes: int
+    checksum: str
+
+
+def _compression() -> str | None:
+    for codec in ("zstd", "lz4"):
+        if pa.Codec.is_available(codec):
+            return codec
+    return None
+
+
+_COMPRESSION = _compression()
+
+
+class SegmentStore:
+    """Reads and writes segment files below ``base`` on ``filesystem``."""
+
+    def __init__(self, base: str, filesystem: pafs.FileSystem | None = None) -> None:
+        self.fs = filesystem or pafs.LocalFileSystem()
+        self.base = base.rstrip("/")
+        self._decoded: collections.OrderedDict[str, list[pa.Table]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._dirs: set[str] = set()
+
+    def _dir_for(self, key: str) -> str:
+        path = f"{self.base}/data/{key[:2]}/{key}"
+        if path not in self._dirs:
+            self.fs.create_dir(path, recursive=True)
+            self._dirs.add(path)
+        return path
+
+    def write(self, key: str, first: int, tables: Sequence[pa.Table]) -> SegmentFile:
+        """Write consecutive batches ``first..`` of ``key`` as one file."""
+        schema = unified_schema(tables)
+        sink = pa.BufferOutputStream()
+        options = pa.ipc.IpcWriteOptions(compression=_COMPRESSION)
+        with pa.ipc.new_file(sink, schema, options=options) as writer:
+            for table in tables:
+                batch = conform(table, schema).combine_chunks().to_batches()
+                if len(batch) != 1:
+                    empty = {f.name: pa.array([], f.type) for f in schema}
+                    batch = [pa.RecordBatch.from_pydict(empty, schema=schema)]
+                writer.write_batch(batch[0])
+        data = sink.getvalue()
+        checksum = xxhash.xxh3_64_hexdigest(memoryview(data))
+        name = f"{first:08d}-{len(tables)}-{uuid.uuid4().hex[:12]}.arrow"
+        final = f"{self._dir_for(key)}/{name}"
+        temp = f"{final}.tmp-{os.getpid()}"
+        with self.fs.open_output_stream(temp) as out:
+            out.write(data)
+        self.fs.move(temp, final)
+        return SegmentFile(path=final, nbytes=data.size, checksum=checksum)
+
+    def read(self, path: str, checksum: str) -> list[pa.Table]:
+        """Every batch of a segment; raises ``CorruptSegmentError`` on any damage."""
+        with self._lock:
+            cached = self._decoded.get(path)
+            if cached is not None:
+                self._decoded.move_to_end(path)
+                return cached
+        try:
+            with self.fs.open_input_file(path) as source:
+                data = source.read_buffer()
+        except (FileNotFoundError, OSError) as error:
+            raise CorruptSegmentError(path, f"cannot be read ({error})") from error
+        if xxhash.xxh3_64_hexdigest(memoryview(data)) != checksum:
+            raise CorruptSegmentError(path, "checksum mismatch (truncated or altered)")
+        try:
+            reader = pa.ipc.open_file(data)
+            tables = [
+                pa.Table.from_batches([reader.get_batch(i)]) for i in range(reader.num_record_batches)
+            ]
+        except (pa.ArrowInvalid, OSError) as error:
+            raise CorruptSegmentError(path, f"not a valid Arrow file ({error})") from error
+        with self._lock:
+            self._decoded[path] = tables
+            while len(self._decoded) > 8:
+                self._decoded.popitem(last=False)
+        return tables
+
+    def delete(self, paths: Sequence[str]) -> None:
+        for path in paths:
+            with self._lock:
+                self._decoded.pop(path, None)
+            try:
+                self.fs.delete_file(path)
+            except (FileNotFoundError, OSError):
+                pass

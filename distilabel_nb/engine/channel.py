@@ -1,0 +1,140 @@
+"""One step's output during a run, as its consumers see it.
+
+Batches become available in index order: reused ones (from the manifest) at once, new
+ones as the producer publishes them. Tables stay in memory until they are written and
+then only while few; consumers read older batches back from the store. A consumer waits
+for a batch with ``wait_for``; the run's stop event wakes it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from distilabel_nb.cache.manifest import BatchRef, KeyState
+from distilabel_nb.cache.store import SegmentStore
+from distilabel_nb.tables import concat, empty_table
+
+__all__ = ["Channel", "ChunkSpec", "RunStopped", "UpstreamFailed"]
+
+#: A chunk: (batch index, first row, row count) slices of consecutive upstream batches.
+ChunkSpec = list[tuple[int, int, int]]
+
+_KEEP_IN_MEMORY = 64
+
+
+class RunStopped(Exception):
+    """The run is stopping (interrupt, or a failure elsewhere)."""
+
+
+class UpstreamFailed(RunStopped):
+    """The producer of this channel failed; its consumers stop too."""
+
+
+class Channel:
+    def __init__(self, name: str, store: SegmentStore, stop: threading.Event,
+                 state: KeyState | None = None, finished: bool = False) -> None:
+        self.name = name
+        self.store = store
+        self.stop = stop
+        self.refs: dict[int, BatchRef] = dict(state.batches) if state else {}
+        self.rows: dict[int, int] = {i: ref.rows for i, ref in self.refs.items()}
+        self.tables: dict[int, pa.Table] = {}
+        self.tainted: set[int] = set()
+        self.total: int | None = state.n_batches if finished and state else None
+        self.failed = False
+        self._cond = threading.Condition()
+
+    # -- producer side -----------------------------------------------------------------
+    def publish(self, index: int, table: pa.Table, tainted: bool = False) -> None:
+        with self._cond:
+            self.tables[index] = table
+            self.rows[index] = table.num_rows
+            if tainted:
+                self.tainted.add(index)
+            self._cond.notify_all()
+
+    def stored(self, refs: list[BatchRef]) -> None:
+        """Batches now written: their in-memory copies may go."""
+        with self._cond:
+            for ref in refs:
+                self.refs[ref.index] = ref
+            if len(self.tables) > _KEEP_IN_MEMORY:
+                for index in sorted(self.tables)[: len(self.tables) - _KEEP_IN_MEMORY]:
+                    if index in self.refs:
+                        del self.tables[index]
+
+    def finish(self, total: int) -> None:
+        with self._cond:
+            self.total = total
+            self._cond.notify_all()
+
+    def abort(self) -> None:
+        with self._cond:
+            self.failed = True
+            self._cond.notify_all()
+
+    # -- consumer side -----------------------------------------------------------------
+    def wait_for(self, index: int) -> bool:
+        """True when batch ``index`` exists, False when the output ended before it."""
+        with self._cond:
+            while True:
+                if index in self.rows:
+                    return True
+                if self.total is not None and index >= self.total:
+                    return False
+                if self.failed:
+                    raise UpstreamFailed(self.name)
+                if self.stop.is_set():
+                    raise RunStopped(self.name)
+                self._cond.wait(0.2)
+
+    def table(self, index: int) -> pa.Table:
+        with self._cond:
+            table = self.tables.get(index)
+            ref = self.refs.get(index)
+        if table is not None:
+            return table
+        if ref is None:
+            msg = f"batch {index} of {self.name!r} is neither in memory nor in the cache"
+            raise RuntimeError(msg)
+        return self.store.read(ref.path, ref.checksum)[ref.position]
+
+    def chunks(self, size: int | None) -> Iterator[ChunkSpec]:
+        """Chunks of ``size`` rows (all rows at once when None) over every batch."""
+        pending: ChunkSpec = []
+        pending_rows = 0
+        index = 0
+        while self.wait_for(index):
+            rows = self.rows[index]
+            start = 0
+            while start < rows:
+                take = rows - start if size is None else min(size - pending_rows, rows - start)
+                pending.append((index, start, take))
+                pending_rows += take
+                start += take
+                if size is not None and pending_rows == size:
+                    yield pending
+                    pending, pending_rows = [], 0
+            index += 1
+        if pending:
+            yield pending
+
+    def materialize(self, spec: ChunkSpec | None) -> tuple[pa.Table, bool]:
+        """The rows of a chunk, and whether any of them comes from a tainted batch."""
+        if not spec:
+            return empty_table(), False
+        parts = [self.table(i).slice(start, count) for i, start, count in spec]
+        tainted = any(i in self.tainted for i, _, _ in spec)
+        return concat(parts), tainted
+
+    def all_rows(self) -> pa.Table:
+        """Every batch, concatenated (for the Distiset)."""
+        tables = []
+        index = 0
+        while self.wait_for(index):
+            tables.append(self.table(index))
+            index += 1
+        return concat(tables)

@@ -1,0 +1,197 @@
+"""Runs the planned misses and partials, one thread per step, streaming batches.
+
+Steps run in threads of this process, so steps defined in a notebook never need to be
+pickled. Each step reads its predecessors' channels chunk by chunk and publishes its own
+batches as it goes; memory holds a few batches per step whatever the row count. A stop
+event (KeyboardInterrupt, or a failure in any step) makes every step write what it has
+finished and return.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from distilabel_nb.cache.manifest import Manifest
+from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
+from distilabel_nb.engine.channel import Channel, RunStopped
+from distilabel_nb.engine.events import RunEvent
+from distilabel_nb.engine.plan import StepPlan
+from distilabel_nb.engine.writer import BatchWriter
+
+if TYPE_CHECKING:
+    from distilabel_nb.pipeline.pipeline import Pipeline
+
+__all__ = ["Executor", "StepFailedError"]
+
+
+class StepFailedError(RuntimeError):
+    """A step raised; the message names the step and the batch."""
+
+    def __init__(self, step: str, batch: int | None, rows: tuple[int, int] | None,
+                 error: BaseException) -> None:
+        where = f" on batch {batch}" if batch is not None else ""
+        if rows is not None:
+            where += f" (rows {rows[0]}-{rows[1]})"
+        super().__init__(
+            f"step {step!r} failed{where}: {type(error).__name__}: {error}\n"
+            "Completed batches are kept in the cache; the next run resumes after them."
+        )
+        self.step = step
+        self.batch = batch
+
+
+@dataclasses.dataclass
+class _StepOutcome:
+    computed_rows: int = 0
+    computed_batches: int = 0
+    tainted_rows: int = 0
+    seconds: float = 0.0
+    bytes_written: int = 0
+    error: BaseException | None = None
+    batch: int | None = None
+    rows_span: tuple[int, int] | None = None
+
+
+class Executor:
+    def __init__(self, pipeline: Pipeline, plans: dict[str, StepPlan], store: SegmentStore,
+                 manifest: Manifest, emit: Callable[[RunEvent], None]) -> None:
+        self.pipeline = pipeline
+        self.plans = plans
+        self.store = store
+        self.manifest = manifest
+        self.emit = emit
+        self.stop = threading.Event()
+        self.channels: dict[str, Channel] = {}
+        self.outcomes: dict[str, _StepOutcome] = {}
+        self.corrupt: CorruptSegmentError | None = None
+        for name, plan in plans.items():
+            finished = plan.status == "hit"
+            self.channels[name] = Channel(name, store, self.stop, plan.state, finished)
+
+    def _event(self, kind: Any, step: str, **fields: Any) -> None:
+        self.emit(RunEvent(kind=kind, pipeline=self.pipeline.name, step=step, **fields))
+
+    def run(self) -> None:
+        """Run every step that is not a hit; returns when all are done or stopped."""
+        to_run = [name for name, plan in self.plans.items() if plan.status != "hit"]
+        for name in to_run:
+            plan = self.plans[name]
+            if plan.status == "miss":
+                self.store.delete(self.manifest.invalidate([plan.key]))
+        threads = [threading.Thread(target=self._run_step, args=(name,),
+                                    name=f"distilabel_nb:{name}", daemon=True)
+                   for name in to_run]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.1)
+        except KeyboardInterrupt:
+            self.stop.set()
+            for thread in threads:
+                thread.join()
+            raise
+
+    # -- one step ----------------------------------------------------------------------
+    def _run_step(self, name: str) -> None:
+        plan = self.plans[name]
+        step = self.pipeline.steps[name]
+        channel = self.channels[name]
+        outcome = self.outcomes[name] = _StepOutcome()
+        writer = BatchWriter(self.store, self.manifest, plan.key, plan.chunk,
+                             self.pipeline.name, name, channel.stored)
+        start = time.perf_counter()
+        self._event("step_started", name, status="running", reason=plan.reason,
+                    batches_done=plan.batches_done, rows_done=plan.rows_reused,
+                    batches_total=plan.batches_total)
+        total: int | None = None
+        try:
+            step.load()
+            try:
+                if step.kind == "generator":
+                    total = self._generate(name, step, plan, channel, writer, outcome)
+                else:
+                    total = self._process(name, step, plan, channel, writer, outcome)
+            finally:
+                writer.flush()
+                step.unload()
+        except RunStopped:
+            pass
+        except CorruptSegmentError as error:
+            self.corrupt = error
+            self.stop.set()
+        except BaseException as error:  # noqa: BLE001 (reported as the step's failure)
+            outcome.error = error
+            error.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
+            self.stop.set()
+        outcome.seconds = time.perf_counter() - start
+        outcome.bytes_written = writer.bytes_written
+        if total is not None and not channel.tainted:
+            self.manifest.complete(plan.key, total, plan.chunk, self.pipeline.name, name)
+        if total is not None:
+            channel.finish(total)
+        else:
+            channel.abort()
+
+    def _after_batch(self, name: str, plan: StepPlan, channel: Channel, writer: BatchWriter,
+                     outcome: _StepOutcome, index: int, table: pa.Table, tainted: bool) -> None:
+        channel.publish(index, table, tainted)
+        if not tainted:
+            writer.add(index, table)
+        else:
+            outcome.tainted_rows += table.num_rows
+        outcome.computed_rows += table.num_rows
+        outcome.computed_batches += 1
+        self._event("batch_done", name, status="running",
+                    rows_done=sum(channel.rows.values()), batches_done=len(channel.rows),
+                    batches_total=plan.batches_total, rows_reused=plan.rows_reused)
+
+    def _generate(self, name: str, step: Any, plan: StepPlan, channel: Channel,
+                  writer: BatchWriter, outcome: _StepOutcome) -> int:
+        count = 0
+        for index, table in enumerate(step.generate()):
+            if self.stop.is_set():
+                raise RunStopped(name)
+            count = index + 1
+            if index in plan.state.batches:
+                continue
+            outcome.batch = index
+            self._after_batch(name, plan, channel, writer, outcome, index, table, False)
+        outcome.batch = None
+        return count
+
+    def _process(self, name: str, step: Any, plan: StepPlan, channel: Channel,
+                 writer: BatchWriter, outcome: _StepOutcome) -> int:
+        preds = [self.channels[p] for p in self.pipeline.dag.pred[name]]
+        size = None if step.kind == "global" else max(1, int(step.input_batch_size))
+        iterators = [pred.chunks(size) for pred in preds]
+        index = 0
+        while True:
+            specs = [next(it, None) for it in iterators]
+            if all(spec is None for spec in specs):
+                return index
+            if self.stop.is_set():
+                raise RunStopped(name)
+            if index not in plan.state.batches:
+                outcome.batch = index
+                if size is not None:
+                    outcome.rows_span = (index * size, index * size + size - 1)
+                inputs = [pred.materialize(spec) for pred, spec in zip(preds, specs, strict=True)]
+                table = step.run_batch([t for t, _ in inputs])
+                tainted = any(flag for _, flag in inputs) or _has_failed_rows(step, table)
+                self._after_batch(name, plan, channel, writer, outcome, index, table, tainted)
+                outcome.batch = outcome.rows_span = None
+            index += 1
+
+
+def _has_failed_rows(step: Any, table: pa.Table) -> bool:
+    check = getattr(step, "failed_rows", None)
+    return bool(check(table)) if callable(check) else False

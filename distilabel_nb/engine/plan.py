@@ -1,0 +1,135 @@
+"""Deciding, per step, what a run will do (hit, miss, partial) and why, in words.
+
+A step's key is a Merkle hash: its signature (the hash of its description), the data
+fingerprint for loaders, and its predecessors' keys in connection order. The plan looks
+each key up in the manifest and compares the description with the last run of the same
+pipeline and step to explain a miss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from distilabel_nb.cache.describe import diff_descriptions
+from distilabel_nb.cache.layout import CACHE_VERSION
+from distilabel_nb.cache.manifest import KeyState, Manifest, RunRecord
+from distilabel_nb.cache.signature import hash_value
+
+if TYPE_CHECKING:
+    from distilabel_nb.pipeline.pipeline import Pipeline
+
+__all__ = ["StepPlan", "make_plan", "step_keys"]
+
+
+@dataclasses.dataclass
+class StepPlan:
+    name: str
+    key: str
+    signature: str
+    description: dict[str, Any]
+    status: str
+    reason: str
+    forced: bool
+    state: KeyState
+    chunk: int
+    batches_total: int | None = None
+
+    @property
+    def batches_done(self) -> int:
+        return len(self.state.batches)
+
+    @property
+    def rows_reused(self) -> int:
+        return self.state.rows if self.status in ("hit", "partial") else 0
+
+
+def step_keys(pipeline: Pipeline) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """For each step: (key, signature, description), in topological order."""
+    keys: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for name in pipeline.dag.topological():
+        step = pipeline.steps[name]
+        description = step.signature_fields()
+        signature = hash_value(description)
+        upstream = [keys[p][0] for p in pipeline.dag.pred[name]]
+        key = hash_value({"version": CACHE_VERSION, "signature": signature, "upstream": upstream})
+        keys[name] = (key, signature, description)
+    return keys
+
+
+def _chunk(step: Any) -> int:
+    if step.kind == "global":
+        return 0
+    return int(getattr(step, "input_batch_size", None) or getattr(step, "batch_size", 0) or 0)
+
+
+def _miss_reason(name: str, key: str, description: dict[str, Any],
+                 last: dict[str, RunRecord], keys: dict[str, Any], preds: list[str]) -> str:
+    record = last.get(name)
+    if record is None:
+        return "new step"
+    changes = diff_descriptions(record.description, description)
+    if changes:
+        return "; ".join(changes)
+    changed = [p for p in preds if p in last and last[p].key != keys[p][0]]
+    if changed:
+        return ", ".join(f"upstream {p!r} changed" for p in changed)
+    if record.key == key:
+        return "not in the cache (cleared, damaged, or never finished)"
+    return "upstream changed"
+
+
+def make_plan(pipeline: Pipeline, manifest: Manifest, use_cache: bool = True,
+              recompute: Collection[str] = ()) -> dict[str, StepPlan]:
+    keys = step_keys(pipeline)
+    last = manifest.last_runs(pipeline.name)
+    plans: dict[str, StepPlan] = {}
+    for name, (key, signature, description) in keys.items():
+        step = pipeline.steps[name]
+        preds = pipeline.dag.pred[name]
+        state = manifest.state(key)
+        chunk = _chunk(step)
+        forced_by = [p for p in preds if plans[p].forced]
+        reason: str | None = None
+        if not use_cache:
+            reason = "run(use_cache=False): everything recomputes"
+        elif not step.use_cache:
+            reason = "cache disabled on this step"
+        elif name in recompute:
+            reason = "recompute requested"
+        elif forced_by:
+            reason = f"upstream {forced_by[0]!r} recomputes"
+        plan = StepPlan(name, key, signature, description, "miss", "", reason is not None,
+                        state, chunk, state.n_batches)
+        if plan.forced:
+            plan.reason = reason or ""
+            plan.state = KeyState(key=key)
+        elif state.complete:
+            plan.status = "hit"
+            plan.reason = "unchanged" if last.get(name, None) is None or last[name].key == key \
+                else "same as an earlier cached version"
+        elif state.batches and state.chunk == chunk:
+            plan.status = "partial"
+            plan.batches_total = _expected_batches(plan, preds, plans)
+            total = plan.batches_total if plan.batches_total is not None else "?"
+            plan.reason = f"resumed: {len(state.batches)} of {total} batches were already done"
+        else:
+            if state.batches:
+                plan.reason = (f"batch size changed: {len(state.batches)} cached batches of "
+                               f"{state.chunk} rows cannot be reused")
+            else:
+                plan.reason = _miss_reason(name, key, description, last, keys, preds)
+            plan.state = KeyState(key=key)
+        plans[name] = plan
+    return plans
+
+
+def _expected_batches(plan: StepPlan, preds: list[str], plans: dict[str, StepPlan]) -> int | None:
+    if plan.state.n_batches is not None:
+        return plan.state.n_batches
+    if not preds or not all(plans[p].status == "hit" for p in preds) or plan.chunk == 0:
+        return None
+    rows = max(plans[p].state.rows for p in preds)
+    return math.ceil(rows / plan.chunk)

@@ -1,0 +1,68 @@
+"""Buffers a step's finished batches and writes them as segments.
+
+Cheap batches are grouped into one file (fewer files, fewer manifest transactions);
+slow batches are written as soon as they finish, so an interruption loses at most about
+``max_delay`` seconds of work. Tainted batches (with failed rows) are never written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from distilabel_nb.cache.manifest import BatchRef, Manifest
+from distilabel_nb.cache.store import SegmentStore
+
+__all__ = ["BatchWriter"]
+
+
+class BatchWriter:
+    def __init__(self, store: SegmentStore, manifest: Manifest, key: str, chunk: int,
+                 pipeline: str, step: str, on_stored: Callable[[list[BatchRef]], None],
+                 max_rows: int = 20_000, max_bytes: int = 32 << 20,
+                 max_delay: float = 0.5) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.key = key
+        self.chunk = chunk
+        self.pipeline = pipeline
+        self.step = step
+        self.on_stored = on_stored
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.max_delay = max_delay
+        self.pending: list[tuple[int, pa.Table]] = []
+        self._since: float | None = None
+        self.bytes_written = 0
+
+    def add(self, index: int, table: pa.Table) -> None:
+        if not self.pending:
+            self._since = time.monotonic()
+        self.pending.append((index, table))
+        rows = sum(t.num_rows for _, t in self.pending)
+        nbytes = sum(t.nbytes for _, t in self.pending)
+        waited = time.monotonic() - (self._since or 0.0)
+        if rows >= self.max_rows or nbytes >= self.max_bytes or waited >= self.max_delay:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending, one segment per run of consecutive batch indices."""
+        runs: list[list[tuple[int, pa.Table]]] = []
+        for index, table in self.pending:
+            if runs and runs[-1][-1][0] == index - 1:
+                runs[-1].append((index, table))
+            else:
+                runs.append([(index, table)])
+        self.pending = []
+        for run in runs:
+            first = run[0][0]
+            tables = [t for _, t in run]
+            segment = self.store.write(self.key, first, tables)
+            rows = [t.num_rows for t in tables]
+            self.manifest.add_segment(self.key, first, rows, segment.path, segment.nbytes,
+                                      segment.checksum, self.chunk, self.pipeline, self.step)
+            self.bytes_written += segment.nbytes
+            self.on_stored([BatchRef(first + i, n, segment.path, i, segment.checksum)
+                            for i, n in enumerate(rows)])

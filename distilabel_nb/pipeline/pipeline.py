@@ -1,0 +1,277 @@
+"""``Pipeline``: the context manager steps join, and the entry point of runs and plans."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import warnings
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
+
+from distilabel_nb.cache.layout import CacheWarning, cache_root, version_dir
+from distilabel_nb.cache.manifest import Manifest, RunRecord
+from distilabel_nb.cache.signature import hash_value
+from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
+from distilabel_nb.distiset import Distiset
+from distilabel_nb.engine.events import Listener, RunEvent
+from distilabel_nb.engine.executor import Executor, StepFailedError
+from distilabel_nb.engine.plan import StepPlan, make_plan, step_keys
+from distilabel_nb.engine.report import ReportBuilder, RunReport
+from distilabel_nb.pipeline.context import reset_current_pipeline, set_current_pipeline
+from distilabel_nb.pipeline.dag import DAG
+from distilabel_nb.pipeline.validate import apply_parameters, validate
+
+if TYPE_CHECKING:
+    from distilabel_nb.steps.base import StepBase
+
+__all__ = ["Pipeline"]
+
+_MAX_ATTEMPTS = 3
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Pipeline:
+    """A DAG of steps whose outputs are cached batch by batch.
+
+    Use as a context manager: steps created inside join it; connect them with ``>>``.
+    """
+
+    def __init__(self, name: str | None = None, description: str | None = None,
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+        self._name = name
+        self.description = description
+        self.cache_dir = cache_dir
+        self.steps: dict[str, StepBase] = {}
+        self.dag = DAG()
+        self.last_run: RunReport | None = None
+        self._listeners: list[Listener] = []
+        self._token: Any = None
+        self._manifest: Manifest | None = None
+        self._store: SegmentStore | None = None
+        self._run_lock = threading.Lock()
+
+    # -- building ----------------------------------------------------------------------
+    def __enter__(self) -> Pipeline:
+        self._token = set_current_pipeline(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        reset_current_pipeline(self._token)
+        self._token = None
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            return "pipeline-" + hash_value(list(self.steps))[:8]
+        return self._name
+
+    def add_step(self, step: StepBase) -> None:
+        if step.name is None:
+            base = _snake(type(step).__name__)
+            index = sum(1 for s in self.steps.values() if type(s) is type(step))
+            while f"{base}_{index}" in self.steps:
+                index += 1
+            step.name = f"{base}_{index}"
+        if step.name in self.steps:
+            msg = (f"pipeline {self.name!r} already has a step named {step.name!r}; give each "
+                   "step a unique name=")
+            raise ValueError(msg)
+        step.pipeline = self
+        self.steps[step.name] = step
+        self.dag.add(step.name)
+
+    def connect(self, source: StepBase, target: StepBase) -> None:
+        for step in (source, target):
+            if step.pipeline is not self or self.steps.get(step.name or "") is not step:
+                msg = f"step {step.name!r} is not part of pipeline {self.name!r}"
+                raise ValueError(msg)
+        self.dag.connect(source.name or "", target.name or "")
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(event)`` for every ``RunEvent`` of later runs and plans."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    # -- signatures --------------------------------------------------------------------
+    @property
+    def signature(self) -> str:
+        """Hash of the step names and the connections only."""
+        return hash_value({"steps": list(self.steps), "edges": self.dag.edges})
+
+    @property
+    def aggregated_steps_signature(self) -> str:
+        """Hash of every step's signature."""
+        return hash_value({name: sig for name, (_, sig, _) in step_keys(self).items()})
+
+    # -- cache -------------------------------------------------------------------------
+    def _cache(self) -> tuple[Manifest, SegmentStore]:
+        if self._manifest is None or self._store is None:
+            folder = version_dir(cache_root(self.cache_dir))
+            self._manifest = Manifest(folder / "manifest.sqlite")
+            self._store = SegmentStore(str(folder))
+        return self._manifest, self._store
+
+    def _prepare(self, parameters: Mapping[str, Any] | None) -> None:
+        apply_parameters(self, parameters)
+        validate(self)
+
+    def _emit(self, listeners: list[Listener], event: RunEvent) -> None:
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception as error:  # noqa: BLE001 (a listener must never break a run)
+                warnings.warn(f"a run listener failed: {error!r}", RuntimeWarning, stacklevel=2)
+
+    def _plan_events(self, plans: dict[str, StepPlan], emit: Any) -> None:
+        emit(RunEvent("run_started", self.name))
+        for name, plan in plans.items():
+            emit(RunEvent("step_planned", self.name, name, plan.status, plan.reason,  # type: ignore[arg-type]
+                          rows_done=plan.rows_reused, batches_done=plan.batches_done,
+                          batches_total=plan.batches_total, rows_reused=plan.rows_reused,
+                          extra={"signature": plan.signature[:12], "key": plan.key,
+                                 "rows": plan.state.rows if plan.status == "hit" else 0,
+                                 "bytes": plan.state.nbytes,
+                                 "batches_reused": plan.batches_done}))
+
+    # -- plan and run ------------------------------------------------------------------
+    def plan(self, use_cache: bool = True, parameters: Mapping[str, Any] | None = None,
+             recompute: Collection[str] = ()) -> RunReport:
+        """What a run would do, per step, without running anything."""
+        self._prepare(parameters)
+        manifest, _ = self._cache()
+        plans = make_plan(self, manifest, use_cache, recompute)
+        builder = ReportBuilder(self.name)
+        listeners = [builder, *self._listeners]
+        self._plan_events(plans, lambda e: self._emit(listeners, e))
+        return builder.report(planned=True)
+
+    def run(self, use_cache: bool = True, parameters: Mapping[str, Any] | None = None,
+            progress: bool | None = None, recompute: Collection[str] = (),
+            on_event: Listener | None = None) -> Distiset:
+        """Run what changed, reuse the rest; returns the leaf steps' outputs."""
+        if not self._run_lock.acquire(blocking=False):
+            msg = f"pipeline {self.name!r} is already running in this process"
+            raise RuntimeError(msg)
+        try:
+            self._prepare(parameters)
+            listeners: list[Listener] = list(self._listeners)
+            if on_event is not None:
+                listeners.append(on_event)
+            if progress is None:
+                progress = _terminal()
+            if progress:
+                from distilabel_nb.engine.progress import ProgressBars
+
+                listeners.append(ProgressBars())
+            for attempt in range(_MAX_ATTEMPTS):
+                try:
+                    return self._run_once(use_cache, recompute, listeners)
+                except CorruptSegmentError as error:
+                    self._forget_corrupt(error, last=attempt == _MAX_ATTEMPTS - 1)
+            raise AssertionError("unreachable")
+        finally:
+            self._run_lock.release()
+
+    def _forget_corrupt(self, error: CorruptSegmentError, last: bool) -> None:
+        manifest, store = self._cache()
+        owner = next((n for n, (k, _, _) in step_keys(self).items() if k in error.path), "?")
+        warnings.warn(f"cache of step {owner!r}: {error}; recomputing it", CacheWarning,
+                      stacklevel=4)
+        manifest.drop_segment(error.path)
+        store.delete([error.path])
+        if last:
+            raise error
+
+    def _run_once(self, use_cache: bool, recompute: Collection[str],
+                  listeners: list[Listener]) -> Distiset:
+        manifest, store = self._cache()
+        plans = make_plan(self, manifest, use_cache, recompute)
+        builder = ReportBuilder(self.name)
+        all_listeners = [builder, *listeners]
+
+        def emit(event: RunEvent) -> None:
+            self._emit(all_listeners, event)
+
+        self._plan_events(plans, emit)
+        executor = Executor(self, plans, store, manifest, emit)
+        try:
+            executor.run()
+        except KeyboardInterrupt:
+            self._finish(plans, executor, emit, builder, manifest, "interrupted")
+            raise
+        if executor.corrupt is not None:
+            raise executor.corrupt
+        failed = [(n, o) for n, o in executor.outcomes.items() if o.error is not None]
+        if failed:
+            name, outcome = failed[0]
+            assert outcome.error is not None
+            error = StepFailedError(name, outcome.batch, outcome.rows_span, outcome.error)
+            self._finish(plans, executor, emit, builder, manifest, str(error), failed=name)
+            raise error from outcome.error
+        distiset = Distiset()
+        leaves = self.dag.leaves()
+        for leaf in leaves:
+            config = "default" if len(leaves) == 1 else leaf
+            distiset[config] = {"train": executor.channels[leaf].all_rows()}
+        self._finish(plans, executor, emit, builder, manifest, None)
+        return distiset
+
+    def _finish(self, plans: dict[str, StepPlan], executor: Executor, emit: Any,
+                builder: ReportBuilder, manifest: Manifest, message: str | None,
+                failed: str | None = None) -> None:
+        records = []
+        now = time.time()
+        for name, plan in plans.items():
+            channel = executor.channels[name]
+            outcome = executor.outcomes.get(name)
+            rows = sum(channel.rows.values())
+            status, reason = plan.status, plan.reason
+            if outcome is not None:
+                complete = channel.total is not None
+                if name == failed:
+                    status, reason = "failed", message or "failed"
+                elif outcome.tainted_rows:
+                    status = "failed"
+                    reason = (f"{outcome.tainted_rows} rows have failed or depend on failed "
+                              "rows; they are retried on the next run")
+                elif not complete:
+                    status = "partial" if channel.refs else "pending"
+                    kept = len(channel.refs)
+                    reason = f"stopped ({message}); {kept} finished batches kept"
+                elif plan.batches_done:
+                    status = "partial"
+            nbytes = plan.state.nbytes + (outcome.bytes_written if outcome else 0)
+            extra = {"rows": rows, "bytes": nbytes,
+                     "rows_computed": outcome.computed_rows if outcome else 0}
+            if name == failed and outcome is not None and outcome.error is not None:
+                extra["error"] = getattr(outcome.error, "__traceback_text__", str(outcome.error))
+            emit(RunEvent("step_finished", self.name, name, status, reason,  # type: ignore[arg-type]
+                          rows_done=rows, rows_reused=plan.rows_reused,
+                          batches_done=len(channel.rows), batches_total=channel.total,
+                          seconds=outcome.seconds if outcome else 0.0, extra=extra))
+            records.append(RunRecord(self.name, name, plan.key, plan.description, status, rows,
+                                     nbytes, outcome.seconds if outcome else 0.0, now))
+        manifest.record_runs(records)
+        manifest.touch(plan.key for plan in plans.values() if plan.status == "hit")
+        emit(RunEvent("run_finished", self.name, message=message))
+        self.last_run = builder.report()
+
+    def __repr__(self) -> str:
+        edges = ", ".join(f"{a} >> {b}" for a, b in self.dag.edges)
+        return f"Pipeline(name={self.name!r}, steps={list(self.steps)}, edges=[{edges}])"
+
+
+def _terminal() -> bool:
+    import sys
+
+    if "ipykernel" in sys.modules:
+        return False
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())

@@ -1,0 +1,187 @@
+"""Steps: the nodes of a pipeline.
+
+``Step`` processes batches of rows from its predecessors; ``GeneratorStep`` produces
+batches from nothing; ``GlobalStep`` receives all its input at once. A subclass declares
+parameters as annotated class attributes, lists its columns in ``inputs``/``outputs`` and
+implements ``process`` (rows as dicts) or ``process_arrow`` (pyarrow Tables, no dicts).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+
+from distilabel_nb.cache.source import class_code_fingerprints
+from distilabel_nb.fields import Fielded
+from distilabel_nb.pipeline.context import current_pipeline
+from distilabel_nb.tables import rename_columns, rows_to_table
+
+if TYPE_CHECKING:
+    from distilabel_nb.pipeline.pipeline import Pipeline
+
+__all__ = ["GeneratorStep", "GlobalStep", "Step", "StepBase", "column_names"]
+
+#: Fields that never enter a step's signature: they do not change what it computes.
+NOT_IN_SIGNATURE = frozenset(
+    {"name", "use_cache", "input_batch_size", "batch_size", "resources", "max_concurrency"}
+)
+
+
+def column_names(columns: Any) -> list[str]:
+    """The names of ``inputs``/``outputs``, given as a list or a dict name -> required."""
+    if isinstance(columns, dict):
+        return [name for name, required in columns.items() if required]
+    return list(columns or [])
+
+
+class StepBase(Fielded):
+    """What every kind of step shares: a name, a pipeline, connections, a signature."""
+
+    kind: ClassVar[str] = "normal"
+    #: Row-wise steps map each input row to one output row independently of the others.
+    row_wise: ClassVar[bool] = False
+
+    name: str | None = None
+    use_cache: bool = True
+    input_mappings: dict[str, str] = {}
+    output_mappings: dict[str, str] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline: Pipeline | None = None
+        pipeline = current_pipeline()
+        if pipeline is not None:
+            pipeline.add_step(self)
+
+    # -- columns ---------------------------------------------------------------------
+    @property
+    def inputs(self) -> Any:
+        return []
+
+    @property
+    def outputs(self) -> Any:
+        return []
+
+    # -- lifecycle -------------------------------------------------------------------
+    def load(self) -> None:
+        """Called once before the first batch (open clients, load resources)."""
+
+    def unload(self) -> None:
+        """Called once after the last batch."""
+
+    # -- connections -----------------------------------------------------------------
+    def connect(self, *others: StepBase) -> None:
+        if self.pipeline is None:
+            msg = (
+                f"step {self.name or type(self).__name__!r} belongs to no pipeline: create it "
+                "inside `with Pipeline(name=...):`"
+            )
+            raise RuntimeError(msg)
+        for other in others:
+            self.pipeline.connect(self, other)
+
+    def __rshift__(self, other: StepBase | list[StepBase]) -> Any:
+        targets = other if isinstance(other, list) else [other]
+        self.connect(*targets)
+        return other
+
+    def __rrshift__(self, other: list[StepBase]) -> StepBase:
+        for source in other:
+            source.connect(self)
+        return self
+
+    # -- signature -------------------------------------------------------------------
+    def code_fingerprints(self) -> dict[str, str]:
+        """Fingerprints of the user code this step runs, by function name."""
+        return class_code_fingerprints(type(self), stop=(Step, GeneratorStep, GlobalStep))
+
+    def signature_fields(self) -> dict[str, Any]:
+        """What the step's signature covers, by readable name (secrets left out)."""
+        from distilabel_nb.cache.describe import describe_fields
+
+        description: dict[str, Any] = {
+            "class": type(self).__qualname__,
+            "kind": self.kind,
+        }
+        description.update(describe_fields(self, skip=NOT_IN_SIGNATURE))
+        code = self.code_fingerprints()
+        if code:
+            description["code"] = code
+        return description
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class Step(StepBase):
+    """A step that processes batches of rows from its predecessors."""
+
+    input_batch_size: int = 50
+
+    def process(self, *inputs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """Yield lists of output rows for the input rows (one list per predecessor)."""
+        msg = f"{type(self).__name__} must implement process() or process_arrow()"
+        raise NotImplementedError(msg)
+
+    def has_arrow_path(self) -> bool:
+        return callable(getattr(self, "process_arrow", None))
+
+    def run_batch(self, tables: list[pa.Table]) -> pa.Table:
+        """Run the step on one batch: mappings in, process, mappings out."""
+        inverse = {data: own for own, data in self.input_mappings.items()}
+        tables = [rename_columns(table, inverse) for table in tables]
+        if self.has_arrow_path():
+            output = self.process_arrow(*tables)  # type: ignore[attr-defined]
+        else:
+            rows = [table.to_pylist() for table in tables]
+            output = rows_to_table(_collect(self.process(*rows)))
+        output = rename_columns(output, self.input_mappings)
+        return rename_columns(output, self.output_mappings)
+
+
+class GlobalStep(Step):
+    """A step that receives all of its input in one batch."""
+
+    kind: ClassVar[str] = "global"
+
+
+class GeneratorStep(StepBase):
+    """A step that produces batches from nothing (loaders, generators)."""
+
+    kind: ClassVar[str] = "generator"
+    batch_size: int = 50
+
+    def process(self, offset: int = 0) -> Iterator[Any]:
+        """Yield lists of rows, or ``(rows, is_last)`` tuples as distilabel does."""
+        msg = f"{type(self).__name__} must implement process()"
+        raise NotImplementedError(msg)
+
+    def fingerprint_data(self) -> str | None:
+        """A content hash of external data the step reads (files); None if none."""
+        return None
+
+    def generate(self) -> Iterator[pa.Table]:
+        """The step's output batches as Tables, output mappings applied."""
+        arrow = getattr(self, "process_arrow", None)
+        if callable(arrow):
+            for table in arrow():
+                yield rename_columns(table, self.output_mappings)
+            return
+        params = inspect.signature(self.process).parameters
+        produced = self.process(offset=0) if "offset" in params else self.process()
+        for item in produced:
+            rows = item[0] if isinstance(item, tuple) else item
+            yield rename_columns(rows_to_table(list(rows)), self.output_mappings)
+
+
+def _collect(batches: Iterable[Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for batch in batches:
+        if isinstance(batch, dict):
+            rows.append(batch)
+        else:
+            rows.extend(batch)
+    return rows
