@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import typing
 from typing import Annotated, Any, ClassVar
 
-__all__ = ["Field", "Fielded", "RuntimeParameter", "Secret", "SECRET_NAMES", "redact"]
+__all__ = ["SECRET_NAMES", "Field", "Fielded", "RuntimeParameter", "Secret", "redact"]
 
 _RUNTIME = "distilabel_nb:runtime-parameter"
 _SECRET = "distilabel_nb:secret"
@@ -70,7 +71,7 @@ class Fielded:
         super().__init_subclass__(**kwargs)
         fields: dict[str, Field] = {}
         for klass in reversed(cls.__mro__):
-            annotations = klass.__dict__.get("__annotations__", {})
+            annotations = inspect.get_annotations(klass)
             for name, annotation in annotations.items():
                 if name.startswith("_") or "ClassVar" in str(annotation):
                     continue

@@ -71,6 +71,12 @@ def unified_schema(tables: Sequence[pa.Table]) -> pa.Schema:
     return pa.unify_schemas(schemas, promote_options="permissive")
 
 
+def concat_conformed(tables: Sequence[pa.Table]) -> pa.Table:
+    """Concatenate tables, all rows kept (empty ones too), under their unified schema."""
+    schema = unified_schema(tables)
+    return pa.concat_tables([conform(t, schema) for t in tables])
+
+
 def concat(tables: Sequence[pa.Table]) -> pa.Table:
     """Concatenate tables whose schemas may differ (null-typed or missing columns)."""
     tables = [t for t in tables if t.num_columns or t.num_rows]

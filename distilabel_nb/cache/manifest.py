@@ -44,7 +44,7 @@ class BatchRef:
     index: int
     rows: int
     path: str
-    position: int
+    offset: int  # first row of this batch within its segment file
     checksum: str
 
 
@@ -117,7 +117,6 @@ class Manifest:
                 f"version reads format {CACHE_VERSION}; use another cache_dir or clear it"
             )
             raise RuntimeError(msg)
-        conn.execute("PRAGMA quick_check").fetchone()
         return conn
 
     def close(self) -> None:
@@ -150,10 +149,12 @@ class Manifest:
             (key,),
         ):
             state.nbytes += nbytes
+            offset = 0
             for position, count in enumerate(json.loads(rows)):
                 index = first + position
                 if index not in state.batches:
-                    state.batches[index] = BatchRef(index, count, path, position, checksum)
+                    state.batches[index] = BatchRef(index, count, path, offset, checksum)
+                offset += count
         return state
 
     def add_segment(self, key: str, first: int, rows: list[int], path: str, nbytes: int,

@@ -15,10 +15,10 @@ from typing import Any
 
 from distilabel_nb.cache.signature import hash_bytes
 
-__all__ = ["code_fingerprint", "class_code_fingerprints"]
+__all__ = ["class_code_fingerprints", "code_fingerprint"]
 
 
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
+def _strip_docstrings(tree: Any) -> Any:
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (
@@ -29,11 +29,11 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
             and isinstance(body[0].value, ast.Constant)
             and isinstance(body[0].value.value, str)
         ):
-            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+            node.body = body[1:] or [ast.Pass()]
     return tree
 
 
-def _without_decorators(tree: ast.AST) -> ast.AST:
+def _without_decorators(tree: Any) -> Any:
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             node.decorator_list = []

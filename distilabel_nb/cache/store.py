@@ -9,6 +9,7 @@ the xxh3 checksum of the whole file before decoding anything.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import os
 import threading
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import xxhash
 
-from distilabel_nb.tables import conform, unified_schema
+from distilabel_nb.tables import concat_conformed
 
 __all__ = ["CorruptSegmentError", "SegmentFile", "SegmentStore"]
 
@@ -56,7 +57,7 @@ class SegmentStore:
     def __init__(self, base: str, filesystem: pafs.FileSystem | None = None) -> None:
         self.fs = filesystem or pafs.LocalFileSystem()
         self.base = base.rstrip("/")
-        self._decoded: collections.OrderedDict[str, list[pa.Table]] = collections.OrderedDict()
+        self._decoded: collections.OrderedDict[str, pa.Table] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._dirs: set[str] = set()
 
@@ -68,17 +69,16 @@ class SegmentStore:
         return path
 
     def write(self, key: str, first: int, tables: Sequence[pa.Table]) -> SegmentFile:
-        """Write consecutive batches ``first..`` of ``key`` as one file."""
-        schema = unified_schema(tables)
+        """Write consecutive batches ``first..`` of ``key`` as one file.
+
+        The batches are stored back to back as one table (compression works on large
+        buffers); the manifest keeps each batch's row count to slice them apart again.
+        """
+        table = concat_conformed(tables).combine_chunks()
         sink = pa.BufferOutputStream()
         options = pa.ipc.IpcWriteOptions(compression=_COMPRESSION)
-        with pa.ipc.new_file(sink, schema, options=options) as writer:
-            for table in tables:
-                batch = conform(table, schema).combine_chunks().to_batches()
-                if len(batch) != 1:
-                    empty = {f.name: pa.array([], f.type) for f in schema}
-                    batch = [pa.RecordBatch.from_pydict(empty, schema=schema)]
-                writer.write_batch(batch[0])
+        with pa.ipc.new_file(sink, table.schema, options=options) as writer:
+            writer.write_table(table, max_chunksize=1 << 20)
         data = sink.getvalue()
         checksum = xxhash.xxh3_64_hexdigest(memoryview(data))
         name = f"{first:08d}-{len(tables)}-{uuid.uuid4().hex[:12]}.arrow"
@@ -89,8 +89,8 @@ class SegmentStore:
         self.fs.move(temp, final)
         return SegmentFile(path=final, nbytes=data.size, checksum=checksum)
 
-    def read(self, path: str, checksum: str) -> list[pa.Table]:
-        """Every batch of a segment; raises ``CorruptSegmentError`` on any damage."""
+    def read(self, path: str, checksum: str) -> pa.Table:
+        """A whole segment; raises ``CorruptSegmentError`` on any damage."""
         with self._lock:
             cached = self._decoded.get(path)
             if cached is not None:
@@ -104,23 +104,18 @@ class SegmentStore:
         if xxhash.xxh3_64_hexdigest(memoryview(data)) != checksum:
             raise CorruptSegmentError(path, "checksum mismatch (truncated or altered)")
         try:
-            reader = pa.ipc.open_file(data)
-            tables = [
-                pa.Table.from_batches([reader.get_batch(i)]) for i in range(reader.num_record_batches)
-            ]
+            table = pa.ipc.open_file(data).read_all()
         except (pa.ArrowInvalid, OSError) as error:
             raise CorruptSegmentError(path, f"not a valid Arrow file ({error})") from error
         with self._lock:
-            self._decoded[path] = tables
+            self._decoded[path] = table
             while len(self._decoded) > 8:
                 self._decoded.popitem(last=False)
-        return tables
+        return table
 
     def delete(self, paths: Sequence[str]) -> None:
         for path in paths:
             with self._lock:
                 self._decoded.pop(path, None)
-            try:
+            with contextlib.suppress(FileNotFoundError, OSError):
                 self.fs.delete_file(path)
-            except (FileNotFoundError, OSError):
-                pass

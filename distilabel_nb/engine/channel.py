@@ -9,7 +9,7 @@ for a batch with ``wait_for``; the run's stop event wakes it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
@@ -35,7 +35,8 @@ class UpstreamFailed(RunStopped):
 
 class Channel:
     def __init__(self, name: str, store: SegmentStore, stop: threading.Event,
-                 state: KeyState | None = None, finished: bool = False) -> None:
+                 state: KeyState | None = None, finished: bool = False,
+                 keep_all: bool = False) -> None:
         self.name = name
         self.store = store
         self.stop = stop
@@ -45,7 +46,11 @@ class Channel:
         self.tainted: set[int] = set()
         self.total: int | None = state.n_batches if finished and state else None
         self.failed = False
+        #: Keep every new batch in memory (leaf steps, whose rows the Distiset returns).
+        self.keep_all = keep_all
         self._cond = threading.Condition()
+        #: Called after every change, to wake the executor's scheduler.
+        self.on_change: Callable[[], None] = lambda: None
 
     # -- producer side -----------------------------------------------------------------
     def publish(self, index: int, table: pa.Table, tainted: bool = False) -> None:
@@ -55,13 +60,14 @@ class Channel:
             if tainted:
                 self.tainted.add(index)
             self._cond.notify_all()
+        self.on_change()
 
     def stored(self, refs: list[BatchRef]) -> None:
         """Batches now written: their in-memory copies may go."""
         with self._cond:
             for ref in refs:
                 self.refs[ref.index] = ref
-            if len(self.tables) > _KEEP_IN_MEMORY:
+            if len(self.tables) > _KEEP_IN_MEMORY and not self.keep_all:
                 for index in sorted(self.tables)[: len(self.tables) - _KEEP_IN_MEMORY]:
                     if index in self.refs:
                         del self.tables[index]
@@ -70,15 +76,18 @@ class Channel:
         with self._cond:
             self.total = total
             self._cond.notify_all()
+        self.on_change()
 
     def abort(self) -> None:
         with self._cond:
             self.failed = True
             self._cond.notify_all()
+        self.on_change()
 
     # -- consumer side -----------------------------------------------------------------
-    def wait_for(self, index: int) -> bool:
-        """True when batch ``index`` exists, False when the output ended before it."""
+    def wait_for(self, index: int, block: bool = True) -> bool | None:
+        """True when batch ``index`` exists, False when the output ended before it;
+        None when it is not there yet and ``block`` is False."""
         with self._cond:
             while True:
                 if index in self.rows:
@@ -89,6 +98,8 @@ class Channel:
                     raise UpstreamFailed(self.name)
                 if self.stop.is_set():
                     raise RunStopped(self.name)
+                if not block:
+                    return None
                 self._cond.wait(0.2)
 
     def table(self, index: int) -> pa.Table:
@@ -100,14 +111,23 @@ class Channel:
         if ref is None:
             msg = f"batch {index} of {self.name!r} is neither in memory nor in the cache"
             raise RuntimeError(msg)
-        return self.store.read(ref.path, ref.checksum)[ref.position]
+        return self.store.read(ref.path, ref.checksum).slice(ref.offset, ref.rows)
 
-    def chunks(self, size: int | None) -> Iterator[ChunkSpec]:
-        """Chunks of ``size`` rows (all rows at once when None) over every batch."""
+    def chunks(self, size: int | None, block: bool = True) -> Iterator[ChunkSpec | None]:
+        """Chunks of ``size`` rows (all rows at once when None) over every batch.
+
+        Without ``block``, yields None whenever the next batch is not there yet.
+        """
         pending: ChunkSpec = []
         pending_rows = 0
         index = 0
-        while self.wait_for(index):
+        while True:
+            available = self.wait_for(index, block)
+            if available is None:
+                yield None
+                continue
+            if not available:
+                break
             rows = self.rows[index]
             start = 0
             while start < rows:
@@ -132,9 +152,28 @@ class Channel:
 
     def all_rows(self) -> pa.Table:
         """Every batch, concatenated (for the Distiset)."""
-        tables = []
+        tables: list[pa.Table] = []
+        run: list[BatchRef] = []  # consecutive stored batches of one segment file
+
+        def close_run() -> None:
+            if run:
+                segment = self.store.read(run[0].path, run[0].checksum)
+                tables.append(segment.slice(run[0].offset, sum(r.rows for r in run)))
+                run.clear()
+
         index = 0
         while self.wait_for(index):
-            tables.append(self.table(index))
+            with self._cond:
+                table = self.tables.get(index)
+                ref = self.refs.get(index)
+            if table is None and ref is not None:
+                if run and (run[-1].path != ref.path
+                            or run[-1].offset + run[-1].rows != ref.offset):
+                    close_run()
+                run.append(ref)
+            else:
+                close_run()
+                tables.append(self.table(index))
             index += 1
+        close_run()
         return concat(tables)

@@ -13,7 +13,7 @@ import dataclasses
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -50,6 +50,7 @@ class StepFailedError(RuntimeError):
 @dataclasses.dataclass
 class _StepOutcome:
     computed_rows: int = 0
+    rows_done: int = 0
     computed_batches: int = 0
     tainted_rows: int = 0
     seconds: float = 0.0
@@ -71,55 +72,84 @@ class Executor:
         self.channels: dict[str, Channel] = {}
         self.outcomes: dict[str, _StepOutcome] = {}
         self.corrupt: CorruptSegmentError | None = None
+        leaves = set(pipeline.dag.leaves())
         for name, plan in plans.items():
             finished = plan.status == "hit"
-            self.channels[name] = Channel(name, store, self.stop, plan.state, finished)
+            self.channels[name] = Channel(name, store, self.stop, plan.state, finished,
+                                          keep_all=name in leaves)
 
     def _event(self, kind: Any, step: str, **fields: Any) -> None:
         self.emit(RunEvent(kind=kind, pipeline=self.pipeline.name, step=step, **fields))
 
     def run(self) -> None:
-        """Run every step that is not a hit; returns when all are done or stopped."""
+        """Run every step that is not a hit; returns when all are done or stopped.
+
+        CPU-bound steps are driven one batch at a time by a scheduler in the calling
+        thread (no GIL convoy, Ctrl-C lands here); I/O-bound steps (LLM calls) each get a
+        thread of their own so they overlap with everything else.
+        """
         to_run = [name for name, plan in self.plans.items() if plan.status != "hit"]
         for name in to_run:
             plan = self.plans[name]
             if plan.status == "miss":
                 self.store.delete(self.manifest.invalidate([plan.key]))
-        threads = [threading.Thread(target=self._run_step, args=(name,),
-                                    name=f"distilabel_nb:{name}", daemon=True)
-                   for name in to_run]
+        wake = threading.Event()
+        for channel in self.channels.values():
+            channel.on_change = wake.set
+        threaded = [n for n in to_run if getattr(self.pipeline.steps[n], "io_bound", False)]
+        tasks = {n: self._step_task(n, block=False) for n in to_run if n not in threaded}
+        threads = [threading.Thread(target=self._drive, args=(n,), daemon=True,
+                                    name=f"distilabel_nb:{n}") for n in threaded]
         for thread in threads:
             thread.start()
         try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.1)
+            while tasks or any(t.is_alive() for t in threads):
+                progressed = False
+                for name, task in list(tasks.items()):
+                    try:
+                        progressed = next(task) or progressed
+                    except StopIteration:
+                        del tasks[name]
+                        progressed = True
+                if not progressed:
+                    wake.wait(0.05)
+                    wake.clear()
         except KeyboardInterrupt:
             self.stop.set()
+            for task in tasks.values():
+                task.close()
             for thread in threads:
                 thread.join()
             raise
 
+    def _drive(self, name: str) -> None:
+        for _ in self._step_task(name, block=True):
+            pass
+
     # -- one step ----------------------------------------------------------------------
-    def _run_step(self, name: str) -> None:
+    def _step_task(self, name: str, block: bool) -> Generator[bool, None, None]:
+        """The work of one step as a generator: True after each batch, False while it
+        waits for input (only when not ``block``)."""
         plan = self.plans[name]
         step = self.pipeline.steps[name]
         channel = self.channels[name]
         outcome = self.outcomes[name] = _StepOutcome()
         writer = BatchWriter(self.store, self.manifest, plan.key, plan.chunk,
                              self.pipeline.name, name, channel.stored)
-        start = time.perf_counter()
         self._event("step_started", name, status="running", reason=plan.reason,
                     batches_done=plan.batches_done, rows_done=plan.rows_reused,
                     batches_total=plan.batches_total)
         total: int | None = None
+        outcome.rows_done = plan.rows_reused
+        start = time.perf_counter()
         try:
             step.load()
             try:
                 if step.kind == "generator":
-                    total = self._generate(name, step, plan, channel, writer, outcome)
+                    total = yield from self._generate(name, step, plan, channel, writer, outcome)
                 else:
-                    total = self._process(name, step, plan, channel, writer, outcome)
+                    total = yield from self._process(name, step, plan, channel, writer, outcome,
+                                                     block)
             finally:
                 writer.flush()
                 step.unload()
@@ -128,18 +158,19 @@ class Executor:
         except CorruptSegmentError as error:
             self.corrupt = error
             self.stop.set()
-        except BaseException as error:  # noqa: BLE001 (reported as the step's failure)
+        except Exception as error:
             outcome.error = error
             error.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
             self.stop.set()
-        outcome.seconds = time.perf_counter() - start
-        outcome.bytes_written = writer.bytes_written
-        if total is not None and not channel.tainted:
-            self.manifest.complete(plan.key, total, plan.chunk, self.pipeline.name, name)
-        if total is not None:
-            channel.finish(total)
-        else:
-            channel.abort()
+        finally:
+            outcome.seconds = time.perf_counter() - start
+            outcome.bytes_written = writer.bytes_written
+            if total is not None and not channel.tainted:
+                self.manifest.complete(plan.key, total, plan.chunk, self.pipeline.name, name)
+            if total is not None:
+                channel.finish(total)
+            else:
+                channel.abort()
 
     def _after_batch(self, name: str, plan: StepPlan, channel: Channel, writer: BatchWriter,
                      outcome: _StepOutcome, index: int, table: pa.Table, tainted: bool) -> None:
@@ -150,12 +181,13 @@ class Executor:
             outcome.tainted_rows += table.num_rows
         outcome.computed_rows += table.num_rows
         outcome.computed_batches += 1
+        outcome.rows_done += table.num_rows
         self._event("batch_done", name, status="running",
-                    rows_done=sum(channel.rows.values()), batches_done=len(channel.rows),
+                    rows_done=outcome.rows_done, batches_done=len(channel.rows),
                     batches_total=plan.batches_total, rows_reused=plan.rows_reused)
 
     def _generate(self, name: str, step: Any, plan: StepPlan, channel: Channel,
-                  writer: BatchWriter, outcome: _StepOutcome) -> int:
+                  writer: BatchWriter, outcome: _StepOutcome) -> Generator[bool, None, int]:
         count = 0
         for index, table in enumerate(step.generate()):
             if self.stop.is_set():
@@ -165,18 +197,27 @@ class Executor:
                 continue
             outcome.batch = index
             self._after_batch(name, plan, channel, writer, outcome, index, table, False)
+            yield True
         outcome.batch = None
         return count
 
     def _process(self, name: str, step: Any, plan: StepPlan, channel: Channel,
-                 writer: BatchWriter, outcome: _StepOutcome) -> int:
+                 writer: BatchWriter, outcome: _StepOutcome,
+                 block: bool) -> Generator[bool, None, int]:
         preds = [self.channels[p] for p in self.pipeline.dag.pred[name]]
         size = None if step.kind == "global" else max(1, int(step.input_batch_size))
-        iterators = [pred.chunks(size) for pred in preds]
+        iterators = [pred.chunks(size, block) for pred in preds]
+        specs: list[Any] = [_WAITING] * len(preds)
         index = 0
         while True:
-            specs = [next(it, None) for it in iterators]
-            if all(spec is None for spec in specs):
+            for i, iterator in enumerate(iterators):
+                while specs[i] is _WAITING:
+                    spec = next(iterator, _ENDED)
+                    if spec is None:
+                        yield False
+                    else:
+                        specs[i] = spec
+            if all(spec is _ENDED for spec in specs):
                 return index
             if self.stop.is_set():
                 raise RunStopped(name)
@@ -184,12 +225,19 @@ class Executor:
                 outcome.batch = index
                 if size is not None:
                     outcome.rows_span = (index * size, index * size + size - 1)
-                inputs = [pred.materialize(spec) for pred, spec in zip(preds, specs, strict=True)]
+                inputs = [pred.materialize(None if spec is _ENDED else spec)
+                          for pred, spec in zip(preds, specs, strict=True)]
                 table = step.run_batch([t for t, _ in inputs])
                 tainted = any(flag for _, flag in inputs) or _has_failed_rows(step, table)
                 self._after_batch(name, plan, channel, writer, outcome, index, table, tainted)
                 outcome.batch = outcome.rows_span = None
+                yield True
+            specs = [_ENDED if spec is _ENDED else _WAITING for spec in specs]
             index += 1
+
+
+_WAITING = object()
+_ENDED = object()
 
 
 def _has_failed_rows(step: Any, table: pa.Table) -> bool:

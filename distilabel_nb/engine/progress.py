@@ -31,7 +31,8 @@ class ProgressBars:
             bar = ("#" if event.status in ("hit", "miss", "partial") else "~") * _WIDTH
             count = f"{done} batches"
         status = event.status or ""
-        return f"{(event.step or '')[:22]:<22} [{bar}] {status:<8} {event.rows_done:>9,} rows  {count}"
+        name = (event.step or "")[:22]
+        return f"{name:<22} [{bar}] {status:<8} {event.rows_done:>9,} rows  {count}"
 
     def __call__(self, event: RunEvent) -> None:
         if event.step is not None and event.kind != "step_planned":

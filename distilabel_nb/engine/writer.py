@@ -7,6 +7,7 @@ slow batches are written as soon as they finish, so an interruption loses at mos
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 
@@ -22,7 +23,7 @@ class BatchWriter:
     def __init__(self, store: SegmentStore, manifest: Manifest, key: str, chunk: int,
                  pipeline: str, step: str, on_stored: Callable[[list[BatchRef]], None],
                  max_rows: int = 20_000, max_bytes: int = 32 << 20,
-                 max_delay: float = 0.5) -> None:
+                 max_delay: float = 1.0) -> None:
         self.store = store
         self.manifest = manifest
         self.key = key
@@ -35,16 +36,19 @@ class BatchWriter:
         self.max_delay = max_delay
         self.pending: list[tuple[int, pa.Table]] = []
         self._since: float | None = None
+        self._rows = 0
+        self._bytes = 0
         self.bytes_written = 0
 
     def add(self, index: int, table: pa.Table) -> None:
         if not self.pending:
             self._since = time.monotonic()
         self.pending.append((index, table))
-        rows = sum(t.num_rows for _, t in self.pending)
-        nbytes = sum(t.nbytes for _, t in self.pending)
+        self._rows += table.num_rows
+        if len(self.pending) % 16 == 1:  # nbytes is slow on slices: sample it
+            self._bytes += table.nbytes * 16
         waited = time.monotonic() - (self._since or 0.0)
-        if rows >= self.max_rows or nbytes >= self.max_bytes or waited >= self.max_delay:
+        if self._rows >= self.max_rows or self._bytes >= self.max_bytes or waited >= self.max_delay:
             self.flush()
 
     def flush(self) -> None:
@@ -56,6 +60,7 @@ class BatchWriter:
             else:
                 runs.append([(index, table)])
         self.pending = []
+        self._rows = self._bytes = 0
         for run in runs:
             first = run[0][0]
             tables = [t for _, t in run]
@@ -64,5 +69,6 @@ class BatchWriter:
             self.manifest.add_segment(self.key, first, rows, segment.path, segment.nbytes,
                                       segment.checksum, self.chunk, self.pipeline, self.step)
             self.bytes_written += segment.nbytes
-            self.on_stored([BatchRef(first + i, n, segment.path, i, segment.checksum)
+            offsets = list(itertools.accumulate([0, *rows[:-1]]))
+            self.on_stored([BatchRef(first + i, n, segment.path, offsets[i], segment.checksum)
                             for i, n in enumerate(rows)])

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
 
-__all__ = ["current_pipeline", "set_current_pipeline", "reset_current_pipeline"]
+__all__ = ["current_pipeline", "reset_current_pipeline", "set_current_pipeline"]
 
 _current: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar(
     "distilabel_nb_pipeline", default=None

@@ -127,10 +127,10 @@ class Pipeline:
         for listener in listeners:
             try:
                 listener(event)
-            except Exception as error:  # noqa: BLE001 (a listener must never break a run)
+            except Exception as error:
                 warnings.warn(f"a run listener failed: {error!r}", RuntimeWarning, stacklevel=2)
 
-    def _plan_events(self, plans: dict[str, StepPlan], emit: Any) -> None:
+    def _plan_events(self, plans: dict[str, StepPlan], emit: Listener) -> None:
         emit(RunEvent("run_started", self.name))
         for name, plan in plans.items():
             emit(RunEvent("step_planned", self.name, name, plan.status, plan.reason,  # type: ignore[arg-type]
@@ -149,7 +149,7 @@ class Pipeline:
         manifest, _ = self._cache()
         plans = make_plan(self, manifest, use_cache, recompute)
         builder = ReportBuilder(self.name)
-        listeners = [builder, *self._listeners]
+        listeners: list[Listener] = [builder, *self._listeners]
         self._plan_events(plans, lambda e: self._emit(listeners, e))
         return builder.report(planned=True)
 
@@ -195,7 +195,7 @@ class Pipeline:
         manifest, store = self._cache()
         plans = make_plan(self, manifest, use_cache, recompute)
         builder = ReportBuilder(self.name)
-        all_listeners = [builder, *listeners]
+        all_listeners: list[Listener] = [builder, *listeners]
 
         def emit(event: RunEvent) -> None:
             self._emit(all_listeners, event)
@@ -249,7 +249,7 @@ class Pipeline:
                 elif plan.batches_done:
                     status = "partial"
             nbytes = plan.state.nbytes + (outcome.bytes_written if outcome else 0)
-            extra = {"rows": rows, "bytes": nbytes,
+            extra: dict[str, Any] = {"rows": rows, "bytes": nbytes,
                      "rows_computed": outcome.computed_rows if outcome else 0}
             if name == failed and outcome is not None and outcome.error is not None:
                 extra["error"] = getattr(outcome.error, "__traceback_text__", str(outcome.error))

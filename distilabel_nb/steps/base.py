@@ -41,6 +41,8 @@ class StepBase(Fielded):
     """What every kind of step shares: a name, a pipeline, connections, a signature."""
 
     kind: ClassVar[str] = "normal"
+    #: Fields described by the subclass itself in ``signature_fields`` (e.g. large data).
+    signature_skip: ClassVar[frozenset[str]] = frozenset()
     #: Row-wise steps map each input row to one output row independently of the others.
     row_wise: ClassVar[bool] = False
 
@@ -106,7 +108,7 @@ class StepBase(Fielded):
             "class": type(self).__qualname__,
             "kind": self.kind,
         }
-        description.update(describe_fields(self, skip=NOT_IN_SIGNATURE))
+        description.update(describe_fields(self, skip=NOT_IN_SIGNATURE | self.signature_skip))
         code = self.code_fingerprints()
         if code:
             description["code"] = code
@@ -137,7 +139,10 @@ class Step(StepBase):
             output = self.process_arrow(*tables)  # type: ignore[attr-defined]
         else:
             rows = [table.to_pylist() for table in tables]
-            output = rows_to_table(_collect(self.process(*rows)))
+            if len(tables) == 1:
+                output = _to_table_reusing(tables[0], rows[0], self.process)
+            else:
+                output = rows_to_table(_collect(self.process(*rows)))
         output = rename_columns(output, self.input_mappings)
         return rename_columns(output, self.output_mappings)
 
@@ -175,6 +180,40 @@ class GeneratorStep(StepBase):
         for item in produced:
             rows = item[0] if isinstance(item, tuple) else item
             yield rename_columns(rows_to_table(list(rows)), self.output_mappings)
+
+
+def _immutable_columns(table: pa.Table) -> list[str]:
+    """Columns whose Python values are immutable (so identity means unchanged)."""
+    return [f.name for f in table.schema
+            if pa.types.is_primitive(f.type) or pa.types.is_string(f.type)
+            or pa.types.is_large_string(f.type) or pa.types.is_binary(f.type)
+            or pa.types.is_null(f.type)]
+
+
+def _to_table_reusing(source: pa.Table, rows: list[dict[str, Any]],
+                      process: Any) -> pa.Table:
+    """Run ``process`` on ``rows`` and build the output table, reusing the source's Arrow
+    columns that ``process`` left untouched instead of converting them back."""
+    candidates = _immutable_columns(source)
+    before = {name: [row[name] for row in rows] for name in candidates}
+    output = _collect(process(rows))
+    if len(output) != len(rows) or not output:
+        return rows_to_table(output)
+    reused = {}
+    for name, values in before.items():
+        if all(row.get(name, _MISSING) is value for row, value in zip(output, values,
+                                                                       strict=True)):
+            reused[name] = source.column(name)
+    if not reused:
+        return rows_to_table(output)
+    rest = rows_to_table([{k: v for k, v in row.items() if k not in reused} for row in output])
+    names = list(dict.fromkeys(k for row in output[:1] for k in row)) + [
+        n for n in rest.column_names if n not in output[0]]
+    columns = {**reused, **{n: rest.column(n) for n in rest.column_names}}
+    return pa.table({n: columns[n] for n in names if n in columns})
+
+
+_MISSING = object()
 
 
 def _collect(batches: Iterable[Any]) -> list[dict[str, Any]]:

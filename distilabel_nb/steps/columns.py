@@ -57,7 +57,8 @@ class ExpandColumns(Step):
         for name in mapping:
             other = pc.fill_null(pc.list_value_length(table.column(name)), 0)
             if not pc.all(pc.equal(lengths, other)).as_py():
-                msg = f"ExpandColumns: the lists in {name!r} and {next(iter(mapping))!r} differ in length"
+                msg = (f"ExpandColumns: the lists in {name!r} and {next(iter(mapping))!r} "
+                       "differ in length")
                 raise ValueError(msg)
         parents = pc.list_parent_indices(first)
         columns: dict[str, pa.Array] = {}

@@ -49,18 +49,17 @@ def step(inputs: Any = None, outputs: Any = None, step_type: str = "normal",
         def _kwargs(self: Any) -> dict[str, Any]:
             return {name: getattr(self, name) for name in names}
 
-        if step_type == "generator":
-            def process(self: Any, offset: int = 0) -> Any:
-                extra = {"offset": offset} if takes_offset else {}
-                return func(**extra, **_kwargs(self))
-        else:
-            def process(self: Any, *rows: Any) -> Any:
-                if not positional:
-                    msg = f"@step function {func.__name__} must take the input rows as argument"
-                    raise TypeError(msg)
-                return func(*rows, **_kwargs(self))
+        def generate(self: Any, offset: int = 0) -> Any:
+            extra = {"offset": offset} if takes_offset else {}
+            return func(**extra, **_kwargs(self))
 
-        namespace["process"] = process
+        def process(self: Any, *rows: Any) -> Any:
+            if not positional:
+                msg = f"@step function {func.__name__} must take the input rows as argument"
+                raise TypeError(msg)
+            return func(*rows, **_kwargs(self))
+
+        namespace["process"] = generate if step_type == "generator" else process
         namespace["inputs"] = property(lambda self: self._declared[0])
         namespace["outputs"] = property(lambda self: self._declared[1])
         namespace["code_fingerprints"] = lambda self: {func.__name__: code_fingerprint(func)}

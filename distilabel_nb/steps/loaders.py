@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from distilabel_nb.cache.signature import hash_bytes, hash_value
-from distilabel_nb.tables import rows_to_table
 from distilabel_nb.steps.base import GeneratorStep
+from distilabel_nb.tables import rows_to_table
 
 __all__ = ["LoadDataFromDicts", "LoadDataFromFiles"]
 
@@ -27,6 +27,7 @@ class LoadDataFromDicts(GeneratorStep):
     """Rows given as a list of dicts, yielded in batches of ``batch_size``."""
 
     data: list[dict[str, Any]] = []
+    signature_skip: ClassVar[frozenset[str]] = frozenset({"data"})
 
     @property
     def outputs(self) -> list[str]:
@@ -74,6 +75,7 @@ class LoadDataFromFiles(GeneratorStep):
     data_files: Any = None
     format: str | None = None
     num_examples: int | None = None
+    signature_skip: ClassVar[frozenset[str]] = frozenset({"data_files"})
 
     def _paths(self) -> list[pathlib.Path]:
         given = self.data_files if isinstance(self.data_files, list) else [self.data_files]
