@@ -10,6 +10,7 @@ finished and return.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import threading
 import time
 import traceback
@@ -21,6 +22,7 @@ import pyarrow as pa
 from distilabel_nb.cache.manifest import Manifest
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.engine.channel import Channel, RunStopped
+from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.plan import StepPlan
 from distilabel_nb.engine.writer import BatchWriter
@@ -58,6 +60,7 @@ class _StepOutcome:
     error: BaseException | None = None
     batch: int | None = None
     rows_span: tuple[int, int] | None = None
+    context: StepContext | None = None
 
 
 class Executor:
@@ -72,6 +75,7 @@ class Executor:
         self.channels: dict[str, Channel] = {}
         self.outcomes: dict[str, _StepOutcome] = {}
         self.corrupt: CorruptSegmentError | None = None
+        self.store_dir = pathlib.Path(store.base)
         leaves = set(pipeline.dag.leaves())
         for name, plan in plans.items():
             finished = plan.status == "hit"
@@ -142,6 +146,8 @@ class Executor:
         total: int | None = None
         outcome.rows_done = plan.rows_reused
         start = time.perf_counter()
+        step.context = outcome.context = StepContext(
+            self.pipeline.name, name, plan.key, plan.signature, self.store_dir)
         try:
             step.load()
             try:

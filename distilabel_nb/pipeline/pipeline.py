@@ -250,11 +250,23 @@ class Pipeline:
                     status = "partial"
             nbytes = plan.state.nbytes + (outcome.bytes_written if outcome else 0)
             extra: dict[str, Any] = {"rows": rows, "bytes": nbytes,
-                     "rows_computed": outcome.computed_rows if outcome else 0}
+                                     "rows_computed": outcome.computed_rows if outcome else 0}
+            rows_reused = plan.rows_reused
+            context = outcome.context if outcome else None
+            if context is not None and (context.rows_reused or context.tokens_used):
+                # A row-level cache inside the step: its own reuse counts as reuse.
+                rows_reused += context.rows_reused
+                extra["rows_computed"] = context.rows_computed
+                extra["tokens_used"] = context.tokens_used
+                extra["tokens_saved"] = context.tokens_saved
+                if context.rows_reused and status == "miss":
+                    status = "partial" if context.rows_computed else "hit"
+                    reason += (f"; {context.rows_reused:,} rows reused from the row cache, "
+                               f"{context.rows_computed:,} computed")
             if name == failed and outcome is not None and outcome.error is not None:
                 extra["error"] = getattr(outcome.error, "__traceback_text__", str(outcome.error))
             emit(RunEvent("step_finished", self.name, name, status, reason,  # type: ignore[arg-type]
-                          rows_done=rows, rows_reused=plan.rows_reused,
+                          rows_done=rows, rows_reused=rows_reused,
                           batches_done=len(channel.rows), batches_total=channel.total,
                           seconds=outcome.seconds if outcome else 0.0, extra=extra))
             records.append(RunRecord(self.name, name, plan.key, plan.description, status, rows,
@@ -263,6 +275,15 @@ class Pipeline:
         manifest.touch(plan.key for plan in plans.values() if plan.status == "hit")
         emit(RunEvent("run_finished", self.name, message=message))
         self.last_run = builder.report()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """In a notebook, a pipeline displays as its cache graph."""
+        try:
+            from distilabel_nb.notebook.widget import CacheGraph
+        except ImportError:
+            return None
+        bundle: Any = CacheGraph(self)._repr_mimebundle_(**kwargs)
+        return bundle
 
     def __repr__(self) -> str:
         edges = ", ".join(f"{a} >> {b}" for a, b in self.dag.edges)

@@ -20,6 +20,7 @@ from distilabel_nb.pipeline.context import current_pipeline
 from distilabel_nb.tables import rename_columns, rows_to_table
 
 if TYPE_CHECKING:
+    from distilabel_nb.engine.context import StepContext
     from distilabel_nb.pipeline.pipeline import Pipeline
 
 __all__ = ["GeneratorStep", "GlobalStep", "Step", "StepBase", "column_names"]
@@ -54,6 +55,8 @@ class StepBase(Fielded):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pipeline: Pipeline | None = None
+        #: Set by the executor while the step runs (cache location, counters).
+        self.context: StepContext | None = None
         pipeline = current_pipeline()
         if pipeline is not None:
             pipeline.add_step(self)

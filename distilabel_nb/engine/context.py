@@ -1,0 +1,39 @@
+"""What a running step may know and report: its cache location and its counters.
+
+The executor sets ``step.context`` before ``load()``. Row-level caches (LLM tasks) keep
+their rows under ``cache_dir`` keyed by ``signature`` and report what they reused and
+how many tokens they spent or saved; the report and the widget read it from events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import threading
+
+__all__ = ["StepContext"]
+
+
+@dataclasses.dataclass
+class StepContext:
+    pipeline: str
+    step: str
+    key: str
+    signature: str
+    cache_dir: pathlib.Path
+    rows_reused: int = 0
+    rows_computed: int = 0
+    rows_failed: int = 0
+    tokens_used: int = 0
+    tokens_saved: int = 0
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    def count(self, reused: int = 0, computed: int = 0, failed: int = 0,
+              tokens_used: int = 0, tokens_saved: int = 0) -> None:
+        """Add to the step's counters (thread-safe)."""
+        with self._lock:
+            self.rows_reused += reused
+            self.rows_computed += computed
+            self.rows_failed += failed
+            self.tokens_used += tokens_used
+            self.tokens_saved += tokens_saved
