@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 import pathlib
 
-__all__ = ["CACHE_VERSION", "CacheWarning", "cache_root", "version_dir"]
+__all__ = [
+    "CACHE_VERSION",
+    "CacheVersionError",
+    "CacheWarning",
+    "cache_root",
+    "private_dir",
+    "version_dir",
+]
 
 #: Bumped on any change a previous version would misread.
 CACHE_VERSION = 1
@@ -13,6 +20,10 @@ CACHE_VERSION = 1
 
 class CacheWarning(UserWarning):
     """Something in the cache was wrong (corrupt, missing); it was recomputed."""
+
+
+class CacheVersionError(RuntimeError):
+    """The cache was written in a format this version does not read; it is left alone."""
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> pathlib.Path:
@@ -25,8 +36,22 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> pathlib.Path:
     return pathlib.Path.home() / ".cache" / "distilabel_nb"
 
 
+def private_dir(path: pathlib.Path) -> pathlib.Path:
+    """Create ``path`` and its missing parents user-only (0o700); existing ones are kept."""
+    missing = []
+    here = path
+    while not here.exists() and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
+    return path
+
+
 def version_dir(root: pathlib.Path) -> pathlib.Path:
     """The folder of this cache version under the root, created user-only."""
-    path = root / f"v{CACHE_VERSION}"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return private_dir(root / f"v{CACHE_VERSION}")

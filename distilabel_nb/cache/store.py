@@ -11,7 +11,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import errno
 import os
+import pathlib
 import threading
 import uuid
 from collections.abc import Sequence
@@ -20,9 +22,25 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import xxhash
 
+from distilabel_nb.cache.layout import private_dir
 from distilabel_nb.tables import concat_conformed
 
-__all__ = ["CorruptSegmentError", "SegmentFile", "SegmentStore"]
+__all__ = ["CacheFullError", "CorruptSegmentError", "SegmentFile", "SegmentStore"]
+
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+
+
+class CacheFullError(OSError):
+    """The disk holding the cache is full; nothing half-written was kept."""
+
+    def __init__(self, path: str, error: OSError) -> None:
+        super().__init__(
+            error.errno,
+            f"no space left to write the cache file {path} ({error.strerror or error}); "
+            "finished batches are kept: free some space (distilabel-nb cache gc --max-size "
+            "...) or choose another cache_dir, then run again to resume",
+        )
+        self.path = path
 
 
 class CorruptSegmentError(Exception):
@@ -60,13 +78,38 @@ class SegmentStore:
         self._decoded: collections.OrderedDict[str, pa.Table] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._dirs: set[str] = set()
+        #: On the local filesystem, files and folders are created user-only.
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
 
     def _dir_for(self, key: str) -> str:
         path = f"{self.base}/data/{key[:2]}/{key}"
         if path not in self._dirs:
-            self.fs.create_dir(path, recursive=True)
+            if self.local:
+                private_dir(pathlib.Path(path))
+            else:
+                self.fs.create_dir(path, recursive=True)
             self._dirs.add(path)
         return path
+
+    def _write_file(self, final: str, data: pa.Buffer) -> None:
+        """Write ``data`` under a temporary name, then rename it to ``final``."""
+        temp = f"{final}.tmp-{os.getpid()}"
+        try:
+            if self.local:
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(memoryview(data))
+                os.replace(temp, final)
+            else:
+                with self.fs.open_output_stream(temp) as out:
+                    out.write(data)
+                self.fs.move(temp, final)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                self.fs.delete_file(temp)
+            if error.errno in _FULL or "No space left" in str(error):
+                raise CacheFullError(final, error) from error
+            raise
 
     def write(self, key: str, first: int, tables: Sequence[pa.Table]) -> SegmentFile:
         """Write consecutive batches ``first..`` of ``key`` as one file.
@@ -83,10 +126,7 @@ class SegmentStore:
         checksum = xxhash.xxh3_64_hexdigest(memoryview(data))
         name = f"{first:08d}-{len(tables)}-{uuid.uuid4().hex[:12]}.arrow"
         final = f"{self._dir_for(key)}/{name}"
-        temp = f"{final}.tmp-{os.getpid()}"
-        with self.fs.open_output_stream(temp) as out:
-            out.write(data)
-        self.fs.move(temp, final)
+        self._write_file(final, data)
         return SegmentFile(path=final, nbytes=data.size, checksum=checksum)
 
     def read(self, path: str, checksum: str) -> pa.Table:
@@ -112,6 +152,14 @@ class SegmentStore:
             while len(self._decoded) > 8:
                 self._decoded.popitem(last=False)
         return table
+
+    def verify(self, path: str, checksum: str) -> bool:
+        """Whether a segment is intact (readable and matching its checksum)."""
+        try:
+            self.read(path, checksum)
+        except CorruptSegmentError:
+            return False
+        return True
 
     def delete(self, paths: Sequence[str]) -> None:
         for path in paths:

@@ -181,14 +181,24 @@ class Pipeline:
             self._run_lock.release()
 
     def _forget_corrupt(self, error: CorruptSegmentError, last: bool) -> None:
-        manifest, store = self._cache()
-        owner = next((n for n, (k, _, _) in step_keys(self).items() if k in error.path), "?")
-        warnings.warn(f"cache of step {owner!r}: {error}; recomputing it", CacheWarning,
-                      stacklevel=4)
-        manifest.drop_segment(error.path)
-        store.delete([error.path])
+        """One damaged file was found: check every file of this pipeline's steps, warn
+        once per damaged step and forget those files, so the next attempt recomputes."""
         if last:
             raise error
+        manifest, store = self._cache()
+        damaged: dict[str, list[str]] = {}
+        for name, (key, _, _) in step_keys(self).items():
+            paths = {(ref.path, ref.checksum) for ref in manifest.state(key).batches.values()}
+            for path, checksum in sorted(paths):
+                if path == error.path or not store.verify(path, checksum):
+                    damaged.setdefault(name, []).append(path)
+        for name, paths in damaged.items():
+            warnings.warn(f"cache of step {name!r}: {len(paths)} file(s) damaged or missing "
+                          f"({error.why} in {paths[0]}); recomputing them", CacheWarning,
+                          stacklevel=4)
+            for path in paths:
+                manifest.drop_segment(path)
+            store.delete(paths)
 
     def _run_once(self, use_cache: bool, recompute: Collection[str],
                   listeners: list[Listener]) -> Distiset:

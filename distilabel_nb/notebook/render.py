@@ -1,0 +1,268 @@
+"""The cache graph as a picture: DAG -> DOT -> SVG through graphviz's ``dot``.
+
+``dot`` only lays the graph out; the nodes are then drawn here, from the status -> style
+table ``STYLES``, so the static SVG (``CacheGraph.to_svg()``, the nbconvert fallback) and
+the live widget look the same. Every node is a ``<g>`` carrying ``data-step``,
+``data-status`` and ``data-use-cache`` so people, the widget's JavaScript and tests can
+read it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import html
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
+
+__all__ = [
+    "STATUSES",
+    "STYLES",
+    "GraphvizNotFoundError",
+    "NodeView",
+    "dag_to_dot",
+    "layout_svg",
+    "render_svg",
+]
+
+SVG_NS = "http://www.w3.org/2000/svg"
+ET.register_namespace("", SVG_NS)
+ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+
+STATUSES = ("pending", "running", "hit", "partial", "miss", "failed")
+
+#: status -> colours of the node (GitHub-like palette) and its legend label.
+STYLES: dict[str, dict[str, str]] = {
+    "pending": {"fill": "#f6f8fa", "stroke": "#8c959f", "text": "#57606a",
+                "accent": "#8c959f", "label": "pending"},
+    "running": {"fill": "#ddf4ff", "stroke": "#8250df", "text": "#24292f",
+                "accent": "#8250df", "label": "running"},
+    "hit": {"fill": "#dafbe1", "stroke": "#1a7f37", "text": "#24292f",
+            "accent": "#1a7f37", "label": "hit (reused)"},
+    "partial": {"fill": "#fff8c5", "stroke": "#bf8700", "text": "#24292f",
+                "accent": "#9a6700", "label": "partial"},
+    "miss": {"fill": "#ddf4ff", "stroke": "#0969da", "text": "#24292f",
+             "accent": "#0969da", "label": "miss (computed)"},
+    "failed": {"fill": "#ffebe9", "stroke": "#cf222e", "text": "#82071e",
+               "accent": "#cf222e", "label": "failed"},
+}
+
+_FONT = "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif"
+_CSS = """
+.dnb-node { cursor: pointer; }
+.dnb-node[data-status="running"] .dnb-shape { animation: dnb-pulse 1.2s ease-in-out infinite; }
+@keyframes dnb-pulse { 0%, 100% { stroke-width: 2px; fill-opacity: 1; }
+  50% { stroke-width: 4.5px; fill-opacity: 0.55; } }
+"""
+_INSTALL = ("graphviz's `dot` program is needed to draw the cache graph and was not found "
+            "on PATH. Install graphviz: `apt-get install graphviz` (Debian/Ubuntu), "
+            "`brew install graphviz` (macOS), `conda install -c conda-forge graphviz`, or "
+            "see https://graphviz.org/download/")
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """graphviz's ``dot`` is not installed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeView:
+    """What one node shows: its status, a detail line, and its cache switch."""
+
+    status: str = "pending"
+    detail: str = ""
+    use_cache: bool = True
+    rerun: bool = False      # re-runs next time because an upstream cache is off
+    tooltip: str = ""
+    progress: float | None = None   # 0..1 while running
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dag_to_dot(nodes: Iterable[str], edges: Iterable[tuple[str, str]],
+               rankdir: str = "LR") -> str:
+    """The DOT source of the layout; nodes are ``n0, n1, ...`` in the order given."""
+    ids = {name: f"n{i}" for i, name in enumerate(nodes)}
+    lines = [
+        "digraph cache {",
+        f'  graph [rankdir={rankdir}, nodesep=0.3, ranksep=0.45, pad=0.15, '
+        'bgcolor="transparent"];',
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=13, '
+        'width=2.3, height=0.8, margin="0.2,0.1"];',
+        '  edge [color="#8c959f", arrowsize=0.7, penwidth=1.4];',
+    ]
+    for name, node_id in ids.items():
+        # The label only sizes the box: the text is drawn after the layout.
+        lines.append(f"  {node_id} [id={node_id}, label={_quote(name + '  ')}];")
+    for src, dst in edges:
+        lines.append(f"  {ids[src]} -> {ids[dst]};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _dot_program() -> str:
+    program = shutil.which("dot")
+    if program is None:
+        raise GraphvizNotFoundError(_INSTALL)
+    return program
+
+
+@functools.lru_cache(maxsize=64)
+def layout_svg(dot_source: str) -> str:
+    """``dot -Tsvg`` of ``dot_source`` (memoised: a layout only changes with the DAG)."""
+    try:
+        done = subprocess.run([_dot_program(), "-Tsvg"], input=dot_source.encode(),
+                              capture_output=True, timeout=30, check=False)
+    except FileNotFoundError as error:  # removed between which() and run()
+        raise GraphvizNotFoundError(_INSTALL) from error
+    if done.returncode != 0:
+        msg = f"graphviz `dot` failed: {done.stderr.decode(errors='replace').strip()}"
+        raise RuntimeError(msg)
+    return done.stdout.decode()
+
+
+def _tag(name: str) -> str:
+    return f"{{{SVG_NS}}}{name}"
+
+
+def _bbox(shape: ET.Element) -> tuple[float, float, float, float]:
+    text = shape.get("d") or shape.get("points") or ""
+    numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", text)]
+    xs, ys = numbers[0::2], numbers[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _text(parent: ET.Element, x: float, y: float, content: str, size: float, color: str,
+          weight: str = "normal", cls: str = "") -> ET.Element:
+    element = ET.SubElement(parent, _tag("text"), {
+        "x": f"{x:.1f}", "y": f"{y:.1f}", "text-anchor": "middle", "font-family": _FONT,
+        "font-size": f"{size}", "font-weight": weight, "fill": color})
+    if cls:
+        element.set("class", cls)
+    element.text = content
+    return element
+
+
+def _draw_node(group: ET.Element, name: str, view: NodeView) -> None:
+    style = STYLES.get(view.status, STYLES["pending"])
+    shape = next((c for c in group if c.tag in (_tag("path"), _tag("polygon"))), None)
+    for child in list(group):
+        if child.tag in (_tag("text"), _tag("title")):
+            group.remove(child)
+    group.set("class", "node dnb-node")
+    group.set("data-step", name)
+    group.set("data-status", view.status)
+    group.set("data-use-cache", "true" if view.use_cache else "false")
+    group.set("data-rerun", "true" if view.rerun else "false")
+    title = ET.Element(_tag("title"))
+    title.text = view.tooltip or f"{name}: {view.status}"
+    group.insert(0, title)
+    if shape is None:
+        return
+    x0, y0, x1, y1 = _bbox(shape)
+    shape.set("class", "dnb-shape")
+    shape.set("fill", style["fill"])
+    shape.set("stroke", style["stroke"])
+    shape.set("stroke-width", "3" if view.status == "failed" else "2")
+    if not view.use_cache:
+        shape.set("stroke-dasharray", "6,3")
+    cx = (x0 + x1) / 2
+    # A status stripe on the left edge: readable without colour vision (plus the text).
+    stripe = ET.SubElement(group, _tag("rect"), {
+        "x": f"{x0 + 1:.1f}", "y": f"{y0 + 6:.1f}", "width": "4",
+        "height": f"{max(0.0, y1 - y0 - 12):.1f}", "rx": "2", "fill": style["accent"],
+        "class": "dnb-stripe"})
+    del stripe
+    mid = (y0 + y1) / 2
+    _text(group, cx, mid - 6, name, 13, style["text"], "600", "dnb-name")
+    detail = view.detail or view.status
+    _text(group, cx, mid + 10, detail, 11, style["accent"], "normal", "dnb-detail")
+    note = ""
+    if not view.use_cache:
+        note = "cache off: recomputes"
+    elif view.rerun:
+        note = "\u21bb re-runs (upstream cache off)"
+    if note:
+        _text(group, cx, y1 - 4, note, 9.5, "#57606a", "normal", "dnb-note")
+    if view.status == "failed":
+        _text(group, x1 - 12, y0 + 15, "\u2716", 13, style["stroke"], "bold", "dnb-badge")
+    elif view.status == "hit":
+        _text(group, x1 - 12, y0 + 15, "\u2714", 12, style["stroke"], "bold", "dnb-badge")
+    if view.status == "running" and view.progress is not None:
+        width = max(0.0, (x1 - x0 - 16) * min(1.0, max(0.0, view.progress)))
+        ET.SubElement(group, _tag("rect"), {
+            "x": f"{x0 + 8:.1f}", "y": f"{y1 - 7:.1f}", "width": f"{width:.1f}",
+            "height": "3", "rx": "1.5", "fill": style["stroke"], "class": "dnb-progress"})
+
+
+def _legend(root: ET.Element, width: float, top: float) -> float:
+    group = ET.SubElement(root, _tag("g"), {"class": "dnb-legend"})
+    x = 8.0
+    y = top + 14
+    for status in STATUSES:
+        style = STYLES[status]
+        if x > width - 90:
+            x, y = 8.0, y + 18
+        ET.SubElement(group, _tag("rect"), {
+            "x": f"{x:.1f}", "y": f"{y - 9:.1f}", "width": "12", "height": "12", "rx": "3",
+            "fill": style["fill"], "stroke": style["stroke"], "stroke-width": "1.5"})
+        label = ET.SubElement(group, _tag("text"), {
+            "x": f"{x + 17:.1f}", "y": f"{y + 1:.1f}", "font-family": _FONT,
+            "font-size": "11", "fill": "#57606a"})
+        label.text = style["label"]
+        x += 30 + 6.2 * len(style["label"])
+    ET.SubElement(group, _tag("rect"), {
+        "x": f"{x:.1f}", "y": f"{y - 9:.1f}", "width": "12", "height": "12", "rx": "3",
+        "fill": "#ffffff", "stroke": "#57606a", "stroke-width": "1.5",
+        "stroke-dasharray": "3,2"})
+    label = ET.SubElement(group, _tag("text"), {
+        "x": f"{x + 17:.1f}", "y": f"{y + 1:.1f}", "font-family": _FONT, "font-size": "11",
+        "fill": "#57606a"})
+    label.text = "cache off"
+    return y + 10 - top
+
+
+def render_svg(nodes: list[str], edges: list[tuple[str, str]],
+               views: Mapping[str, NodeView], legend: bool = True,
+               title: str | None = None) -> str:
+    """The whole picture: the laid-out DAG, each node drawn from its ``NodeView``."""
+    if not nodes:
+        return ('<svg xmlns="http://www.w3.org/2000/svg" width="240" height="40">'
+                f'<text x="8" y="24" font-family="{html.escape(_FONT)}" font-size="12" '
+                'fill="#57606a">(empty pipeline)</text></svg>')
+    raw = layout_svg(dag_to_dot(nodes, edges))
+    root = ET.fromstring(raw)
+    names = {f"n{i}": name for i, name in enumerate(nodes)}
+    for group in root.iter(_tag("g")):
+        node_id = group.get("id", "")
+        if group.get("class") == "node" and node_id in names:
+            name = names[node_id]
+            _draw_node(group, name, views.get(name, NodeView()))
+        elif group.get("class") == "edge":
+            for child in list(group):
+                if child.tag == _tag("title"):
+                    group.remove(child)
+    graph = root.find(_tag("g"))
+    if graph is not None:
+        for child in list(graph):
+            if child.tag == _tag("polygon"):   # the page background
+                graph.remove(child)
+            elif child.tag == _tag("title"):
+                child.text = title or "cache graph"
+    _, _, width, height = (float(v) for v in root.get("viewBox", "0 0 0 0").split())
+    style = ET.Element(_tag("style"))
+    style.text = _CSS
+    root.insert(0, style)
+    if legend:
+        width = max(width, 560.0)
+        extra = _legend(root, width, height)
+        height += extra + 8
+    root.set("viewBox", f"0 0 {width:.2f} {height:.2f}")
+    root.set("width", f"{width:.0f}pt")
+    root.set("height", f"{height:.0f}pt")
+    root.set("class", "dnb-graph")
+    return ET.tostring(root, encoding="unicode")
