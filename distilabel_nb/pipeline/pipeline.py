@@ -188,8 +188,8 @@ class Pipeline:
         manifest, store = self._cache()
         damaged: dict[str, list[str]] = {}
         for name, (key, _, _) in step_keys(self).items():
-            paths = {(ref.path, ref.checksum) for ref in manifest.state(key).batches.values()}
-            for path, checksum in sorted(paths):
+            files = {(ref.path, ref.checksum) for ref in manifest.state(key).batches.values()}
+            for path, checksum in sorted(files):
                 if path == error.path or not store.verify(path, checksum):
                     damaged.setdefault(name, []).append(path)
         for name, paths in damaged.items():
