@@ -7,7 +7,6 @@ import pathlib
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 __all__ = ["Distiset"]
 
@@ -21,6 +20,8 @@ class Distiset(dict[str, dict[str, pa.Table]]):
 
     def save_to_disk(self, path: str | os.PathLike[str]) -> pathlib.Path:
         """Write ``<path>/<config>/train.parquet`` for every config."""
+        import pyarrow.parquet as pq
+
         root = pathlib.Path(path)
         for name, splits in self.items():
             for split, table in splits.items():

@@ -100,6 +100,8 @@ class Executor:
         wake = threading.Event()
         for channel in self.channels.values():
             channel.on_change = wake.set
+        for name in to_run:
+            self.outcomes[name] = _StepOutcome()
         threaded = [n for n in to_run if getattr(self.pipeline.steps[n], "io_bound", False)]
         tasks = {n: self._step_task(n, block=False) for n in to_run if n not in threaded}
         threads = [threading.Thread(target=self._drive, args=(n,), daemon=True,
@@ -110,11 +112,13 @@ class Executor:
             while tasks or any(t.is_alive() for t in threads):
                 progressed = False
                 for name, task in list(tasks.items()):
+                    began = time.perf_counter()
                     try:
                         progressed = next(task) or progressed
                     except StopIteration:
                         del tasks[name]
                         progressed = True
+                    self.outcomes[name].seconds += time.perf_counter() - began
                 if not progressed:
                     wake.wait(0.05)
                     wake.clear()
@@ -137,7 +141,7 @@ class Executor:
         plan = self.plans[name]
         step = self.pipeline.steps[name]
         channel = self.channels[name]
-        outcome = self.outcomes[name] = _StepOutcome()
+        outcome = self.outcomes[name]
         writer = BatchWriter(self.store, self.manifest, plan.key, plan.chunk,
                              self.pipeline.name, name, channel.stored)
         self._event("step_started", name, status="running", reason=plan.reason,
@@ -169,7 +173,8 @@ class Executor:
             error.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
             self.stop.set()
         finally:
-            outcome.seconds = time.perf_counter() - start
+            if block:  # a thread of its own: its wall time is its time
+                outcome.seconds = time.perf_counter() - start
             outcome.bytes_written = writer.bytes_written
             if total is not None and not channel.tainted:
                 self.manifest.complete(plan.key, total, plan.chunk, self.pipeline.name, name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from distilabel_nb.steps.base import Step
 
@@ -48,6 +47,8 @@ class ExpandColumns(Step):
             new for old, new in mapping.items() if new != old]
 
     def process_arrow(self, *tables: pa.Table) -> pa.Table:
+        import pyarrow.compute as pc
+
         table = tables[0]
         mapping = self._mapping()
         if table.num_rows == 0:
