@@ -3,21 +3,29 @@
 SQLite in WAL mode, safe for several threads of one process (one connection behind a
 lock) and for several processes (SQLite's own locking, a long busy timeout). A damaged
 database is moved aside with a ``CacheWarning`` and a fresh one started.
+
+Segment paths are stored relative to the manifest's folder, so a cache can be moved or
+mounted elsewhere. Reading a key's state leases it to this process until the run is
+recorded: garbage collection never deletes a leased key while its holder is alive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import pathlib
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from distilabel_nb.cache.layout import CACHE_VERSION, CacheWarning
+from distilabel_nb.cache.layout import CACHE_VERSION, CacheVersionError, CacheWarning
 
 __all__ = ["BatchRef", "KeyState", "Manifest", "RunRecord"]
 
@@ -34,7 +42,24 @@ CREATE TABLE IF NOT EXISTS runs (
     pipeline TEXT NOT NULL, step TEXT NOT NULL, key TEXT NOT NULL, description TEXT NOT NULL,
     status TEXT NOT NULL, rows INTEGER, bytes INTEGER, seconds REAL, finished REAL NOT NULL,
     PRIMARY KEY (pipeline, step));
+CREATE TABLE IF NOT EXISTS leases (
+    key TEXT NOT NULL, token TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+    since REAL NOT NULL, PRIMARY KEY (key, token));
 """
+
+#: Leases held from another machine (a shared filesystem) expire after this many seconds.
+REMOTE_LEASE_SECONDS = 24 * 3600
+_HOST = socket.gethostname()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,12 +106,35 @@ class RunRecord:
 class Manifest:
     def __init__(self, path: pathlib.Path) -> None:
         self.path = path
+        self.base = os.path.abspath(path.parent)
         self._lock = threading.RLock()
+        self._token = uuid.uuid4().hex
+        self._leased: set[str] = set()
         self._conn = self._open()
+        self._private()
+
+    def _private(self) -> None:
+        """The database and its journal files are readable by their owner only."""
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.chmod(self.path.with_name(self.path.name + suffix), 0o600)
+
+    def _rel(self, path: str) -> str:
+        """A segment path as stored: relative to the manifest's folder when below it."""
+        if "://" not in path:
+            full = os.path.abspath(path)
+            if full.startswith(self.base + os.sep):
+                return full[len(self.base) + 1:]
+        return path
+
+    def _abs(self, path: str) -> str:
+        return path if os.path.isabs(path) or "://" in path else f"{self.base}/{path}"
 
     def _open(self) -> sqlite3.Connection:
         try:
             return self._connect()
+        except CacheVersionError:
+            raise
         except sqlite3.DatabaseError as error:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             warnings.warn(
@@ -112,11 +160,13 @@ class Manifest:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('cache_version', ?)",
                          (str(CACHE_VERSION),))
         elif row[0] != str(CACHE_VERSION):
+            conn.close()
             msg = (
-                f"the cache at {self.path.parent} was written by cache format {row[0]}, this "
-                f"version reads format {CACHE_VERSION}; use another cache_dir or clear it"
+                f"the cache at {self.path.parent} was written in cache format {row[0]!r}; "
+                f"this version of distilabel_nb reads format {CACHE_VERSION} only and leaves "
+                "it untouched: use another cache_dir, or delete that folder"
             )
-            raise RuntimeError(msg)
+            raise CacheVersionError(msg)
         return conn
 
     def close(self) -> None:
@@ -126,6 +176,11 @@ class Manifest:
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
             return self._conn.execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query (for cache administration)."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
 
     def _transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         with self._lock:
@@ -139,7 +194,79 @@ class Manifest:
             self._conn.execute("COMMIT")
 
     # -- batches ---------------------------------------------------------------------
+    # -- leases ----------------------------------------------------------------------
+    def lease(self, keys: Iterable[str]) -> None:
+        """Mark ``keys`` as in use by this process until ``release``."""
+        new = [k for k in keys if k not in self._leased]
+        if not new:
+            return
+        now = time.time()
+        self._transaction([("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
+                            (k, self._token, os.getpid(), _HOST, now)) for k in new])
+        self._leased.update(new)
+
+    def release(self) -> None:
+        """Give back every lease this manifest took."""
+        if self._leased:
+            self._transaction([("DELETE FROM leases WHERE token=?", (self._token,))])
+            self._leased.clear()
+
+    def leased_keys(self) -> set[str]:
+        """Keys leased by a live process; leases of dead processes are removed."""
+        live: set[str] = set()
+        dead: set[str] = set()
+        now = time.time()
+        with self._lock:
+            rows = self._conn.execute("SELECT key, token, pid, host, since FROM leases").fetchall()
+            for key, token, pid, host, since in rows:
+                if token == self._token or token in dead:
+                    alive = token not in dead
+                elif host == _HOST:
+                    alive = _alive(pid)
+                else:
+                    alive = now - since < REMOTE_LEASE_SECONDS
+                if alive:
+                    live.add(key)
+                else:
+                    dead.add(token)
+            if dead:
+                marks = ",".join("?" * len(dead))
+                self._conn.execute(f"DELETE FROM leases WHERE token IN ({marks})", list(dead))
+        return live
+
+    def evict(self, keys: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Forget ``keys`` except those leased by a live process, atomically with the
+        lease check; returns (keys forgotten, their files, now unused)."""
+        wanted = list(dict.fromkeys(keys))
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                leased = self.leased_keys()
+                gone = [k for k in wanted if k not in leased]
+                paths: list[str] = []
+                for key in gone:
+                    paths += [self._abs(r[0]) for r in self._conn.execute(
+                        "SELECT path FROM segments WHERE key=?", (key,))]
+                    self._conn.execute("DELETE FROM segments WHERE key=?", (key,))
+                    self._conn.execute("DELETE FROM outputs WHERE key=?", (key,))
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        return gone, paths
+
+    def forget_runs(self, pipeline: str, step: str | None = None) -> None:
+        """Remove the run records of a pipeline (or of one of its steps)."""
+        if step is None:
+            self._transaction([("DELETE FROM runs WHERE pipeline=?", (pipeline,))])
+        else:
+            self._transaction([("DELETE FROM runs WHERE pipeline=? AND step=?",
+                                (pipeline, step))])
+
+    # -- batches ---------------------------------------------------------------------
     def state(self, key: str) -> KeyState:
+        """What the cache holds of ``key`` (leasing it to this process first)."""
+        self.lease([key])
         state = KeyState(key=key)
         row = self._execute("SELECT n_batches, chunk FROM outputs WHERE key=?", (key,)).fetchone()
         if row is not None:
@@ -150,6 +277,7 @@ class Manifest:
         ):
             state.nbytes += nbytes
             offset = 0
+            path = self._abs(path)
             for position, count in enumerate(json.loads(rows)):
                 index = first + position
                 if index not in state.batches:
@@ -164,7 +292,7 @@ class Manifest:
             ("INSERT OR IGNORE INTO outputs (key, n_batches, chunk, pipeline, step, completed, "
              "last_used) VALUES (?, NULL, ?, ?, ?, NULL, ?)", (key, chunk, pipeline, step, now)),
             ("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-             (key, first, json.dumps(rows), path, nbytes, checksum, chunk, now)),
+             (key, first, json.dumps(rows), self._rel(path), nbytes, checksum, chunk, now)),
         ])
 
     def complete(self, key: str, n_batches: int, chunk: int, pipeline: str, step: str) -> None:
@@ -183,7 +311,7 @@ class Manifest:
             return []
         marks = ",".join("?" * len(keys))
         with self._lock:
-            paths = [row[0] for row in self._conn.execute(
+            paths = [self._abs(row[0]) for row in self._conn.execute(
                 f"SELECT path FROM segments WHERE key IN ({marks})", keys)]
             self._transaction([
                 (f"DELETE FROM segments WHERE key IN ({marks})", keys),
@@ -193,10 +321,12 @@ class Manifest:
 
     def drop_segment(self, path: str) -> None:
         """Forget one damaged segment; its key is no longer complete."""
+        forms = (path, self._rel(path))
         with self._lock:
-            rows = self._conn.execute("SELECT key FROM segments WHERE path=?", (path,)).fetchall()
+            rows = self._conn.execute("SELECT key FROM segments WHERE path IN (?, ?)",
+                                      forms).fetchall()
             statements: list[tuple[str, Sequence[Any]]] = [
-                ("DELETE FROM segments WHERE path=?", (path,))]
+                ("DELETE FROM segments WHERE path IN (?, ?)", forms)]
             statements += [("UPDATE outputs SET completed=NULL WHERE key=?", (key,))
                            for (key,) in rows]
             self._transaction(statements)
@@ -208,12 +338,14 @@ class Manifest:
 
     # -- runs ------------------------------------------------------------------------
     def record_runs(self, records: Iterable[RunRecord]) -> None:
+        """Record the last run of each step; the run is over, so its leases end."""
         self._transaction([
             ("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
              (r.pipeline, r.step, r.key, json.dumps(r.description, default=str), r.status,
               r.rows, r.nbytes, r.seconds, r.finished))
             for r in records
         ])
+        self.release()
 
     def last_runs(self, pipeline: str) -> dict[str, RunRecord]:
         records = {}

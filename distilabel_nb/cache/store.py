@@ -126,7 +126,12 @@ class SegmentStore:
         checksum = xxhash.xxh3_64_hexdigest(memoryview(data))
         name = f"{first:08d}-{len(tables)}-{uuid.uuid4().hex[:12]}.arrow"
         final = f"{self._dir_for(key)}/{name}"
-        self._write_file(final, data)
+        try:
+            self._write_file(final, data)
+        except FileNotFoundError:  # the folder was removed meanwhile (cache clear, gc)
+            self._dirs.discard(final.rsplit("/", 1)[0])
+            final = f"{self._dir_for(key)}/{name}"
+            self._write_file(final, data)
         return SegmentFile(path=final, nbytes=data.size, checksum=checksum)
 
     def read(self, path: str, checksum: str) -> pa.Table:
