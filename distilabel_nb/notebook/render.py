@@ -38,7 +38,7 @@ STATUSES = ("pending", "running", "hit", "partial", "miss", "failed")
 STYLES: dict[str, dict[str, str]] = {
     "pending": {"fill": "#f6f8fa", "stroke": "#8c959f", "text": "#57606a",
                 "accent": "#8c959f", "label": "pending"},
-    "running": {"fill": "#ddf4ff", "stroke": "#8250df", "text": "#24292f",
+    "running": {"fill": "#fbefff", "stroke": "#8250df", "text": "#24292f",
                 "accent": "#8250df", "label": "running"},
     "hit": {"fill": "#dafbe1", "stroke": "#1a7f37", "text": "#24292f",
             "accent": "#1a7f37", "label": "hit (reused)"},
@@ -171,12 +171,6 @@ def _draw_node(group: ET.Element, name: str, view: NodeView) -> None:
     if not view.use_cache:
         shape.set("stroke-dasharray", "6,3")
     cx = (x0 + x1) / 2
-    # A status stripe on the left edge: readable without colour vision (plus the text).
-    stripe = ET.SubElement(group, _tag("rect"), {
-        "x": f"{x0 + 1:.1f}", "y": f"{y0 + 6:.1f}", "width": "4",
-        "height": f"{max(0.0, y1 - y0 - 12):.1f}", "rx": "2", "fill": style["accent"],
-        "class": "dnb-stripe"})
-    del stripe
     mid = (y0 + y1) / 2
     _text(group, cx, mid - 6, name, 13, style["text"], "600", "dnb-name")
     detail = view.detail or view.status
@@ -199,31 +193,29 @@ def _draw_node(group: ET.Element, name: str, view: NodeView) -> None:
             "height": "3", "rx": "1.5", "fill": style["stroke"], "class": "dnb-progress"})
 
 
-def _legend(root: ET.Element, width: float, top: float) -> float:
+def _legend(root: ET.Element, width: float, top: float) -> tuple[float, float]:
+    """Swatches under the graph; returns the (width, height) they need."""
     group = ET.SubElement(root, _tag("g"), {"class": "dnb-legend"})
-    x = 8.0
-    y = top + 14
-    for status in STATUSES:
-        style = STYLES[status]
-        if x > width - 90:
+    entries = [(STYLES[s]["label"], STYLES[s]["fill"], STYLES[s]["stroke"], "")
+               for s in STATUSES]
+    entries.append(("cache off", "#ffffff", "#57606a", "3,2"))
+    x, y, right = 8.0, top + 16, 0.0
+    for label, fill, stroke, dash in entries:
+        step = 32 + 6.0 * len(label)
+        if x + step > max(width, 640.0) and x > 8.0:
             x, y = 8.0, y + 18
-        ET.SubElement(group, _tag("rect"), {
-            "x": f"{x:.1f}", "y": f"{y - 9:.1f}", "width": "12", "height": "12", "rx": "3",
-            "fill": style["fill"], "stroke": style["stroke"], "stroke-width": "1.5"})
-        label = ET.SubElement(group, _tag("text"), {
+        swatch = {"x": f"{x:.1f}", "y": f"{y - 9:.1f}", "width": "12", "height": "12",
+                  "rx": "3", "fill": fill, "stroke": stroke, "stroke-width": "1.5"}
+        if dash:
+            swatch["stroke-dasharray"] = dash
+        ET.SubElement(group, _tag("rect"), swatch)
+        text = ET.SubElement(group, _tag("text"), {
             "x": f"{x + 17:.1f}", "y": f"{y + 1:.1f}", "font-family": _FONT,
             "font-size": "11", "fill": "#57606a"})
-        label.text = style["label"]
-        x += 30 + 6.2 * len(style["label"])
-    ET.SubElement(group, _tag("rect"), {
-        "x": f"{x:.1f}", "y": f"{y - 9:.1f}", "width": "12", "height": "12", "rx": "3",
-        "fill": "#ffffff", "stroke": "#57606a", "stroke-width": "1.5",
-        "stroke-dasharray": "3,2"})
-    label = ET.SubElement(group, _tag("text"), {
-        "x": f"{x + 17:.1f}", "y": f"{y + 1:.1f}", "font-family": _FONT, "font-size": "11",
-        "fill": "#57606a"})
-    label.text = "cache off"
-    return y + 10 - top
+        text.text = label
+        right = max(right, x + step)
+        x += step
+    return right, y + 8 - top
 
 
 def render_svg(nodes: list[str], edges: list[tuple[str, str]],
@@ -258,9 +250,9 @@ def render_svg(nodes: list[str], edges: list[tuple[str, str]],
     style.text = _CSS
     root.insert(0, style)
     if legend:
-        width = max(width, 560.0)
-        extra = _legend(root, width, height)
-        height += extra + 8
+        needed, extra = _legend(root, width, height)
+        width = max(width, needed)
+        height += extra
     root.set("viewBox", f"0 0 {width:.2f} {height:.2f}")
     root.set("width", f"{width:.0f}pt")
     root.set("height", f"{height:.0f}pt")

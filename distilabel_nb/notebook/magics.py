@@ -1,0 +1,166 @@
+"""``%%pipeline`` and ``%pipeline_cache``: thin magics over ``Pipeline`` and the CLI.
+
+``%%pipeline NAME`` runs the cell body in the user namespace inside
+``with Pipeline(name=NAME) as pipeline:``, applies the cache switches clicked in earlier
+graphs, shows the cache graph and runs (or, with ``--plan``, plans) the pipeline while
+the graph updates live.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+__all__ = ["PipelineMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def _usage(magic: Any) -> str:
+    text = magic.parser.format_usage().replace("::", "").strip()
+    return "usage: " + " ".join(text.split())
+
+
+def _parse(magic: Any, line: str) -> Any:
+    try:
+        return parse_argstring(magic, line)
+    except UsageError as error:
+        msg = f"{error}\n{_usage(magic)}"
+        raise UsageError(msg) from None
+
+
+@magics_class
+class PipelineMagics(Magics):
+    @magic_arguments()
+    @argument("name", help="the pipeline's name (its cache is kept under this name)")
+    @argument("--no-cache", action="store_true",
+              help="recompute every step: run(use_cache=False)")
+    @argument("--plan", action="store_true", help="show what a run would do; run nothing")
+    @argument("--out", default="distiset", metavar="VAR",
+              help="variable for the Distiset (default: distiset)")
+    @argument("--cache-dir", default=None, metavar="DIR", help="cache root directory")
+    @argument("--recompute", nargs="+", action="extend", default=[], metavar="STEP",
+              help="force these steps (and so their descendants) to recompute")
+    @cell_magic
+    def pipeline(self, line: str, cell: str) -> None:
+        """Declare a pipeline in the cell, run what changed, show its cache graph."""
+        __tracebackhide__ = True  # IPython hides this frame in tracebacks
+        args = _parse(self.pipeline, line)
+        usage = _usage(self.pipeline)
+        if not args.out.isidentifier():
+            msg = f"--out must be a Python identifier, not {args.out!r}\n{usage}"
+            raise UsageError(msg)
+        if not cell.strip():
+            msg = f"%%pipeline {args.name}: the cell is empty; declare the steps in it\n{usage}"
+            raise UsageError(msg)
+        from distilabel_nb.notebook.overrides import apply_overrides
+        from distilabel_nb.pipeline.pipeline import Pipeline
+
+        shell = self.shell
+        assert shell is not None
+        pipeline = Pipeline(name=args.name, cache_dir=args.cache_dir)
+        shell.user_ns["pipeline"] = pipeline
+        with pipeline:
+            self._exec(cell)
+        unknown = [s for s in args.recompute if s not in pipeline.steps]
+        if unknown:
+            msg = (f"--recompute: no step named {', '.join(map(repr, unknown))} in pipeline "
+                   f"{args.name!r}; its steps are {', '.join(pipeline.steps)}\n{usage}")
+            raise UsageError(msg)
+        apply_overrides(pipeline)
+        use_cache, recompute = not args.no_cache, list(args.recompute)
+
+        def runner(graph: Any) -> Any:
+            result = pipeline.run(use_cache=use_cache, recompute=recompute, progress=False)
+            shell.user_ns[args.out] = result
+            return result
+
+        graph = self._graph(pipeline, runner, use_cache, recompute)
+        if args.plan:
+            if graph is not None:
+                graph.plan()
+            else:
+                print(pipeline.plan(use_cache=use_cache, recompute=recompute))
+            return
+        distiset = pipeline.run(use_cache=use_cache, recompute=recompute,
+                                progress=graph is None)
+        shell.user_ns[args.out] = distiset
+        if graph is not None:
+            graph.set_result(distiset)
+        elif pipeline.last_run is not None:
+            print(pipeline.last_run)
+
+    def _exec(self, cell: str) -> None:
+        """Run the body like a cell: IPython syntax, tracebacks and ``inspect`` sources."""
+        __tracebackhide__ = True
+        shell = self.shell
+        assert shell is not None
+        source = shell.transform_cell(cell)
+        number = shell.execution_count
+        filename = shell.compile.cache(source, number, raw_code=cell)
+        code = shell.compile(source, filename, "exec")
+        exec(code, shell.user_ns)  # running the cell is what a cell magic is for
+
+    def _graph(self, pipeline: Any, runner: Any, use_cache: bool, recompute: list[str]) -> Any:
+        """Create and display the live graph; ``None`` when it cannot be shown."""
+        from IPython.display import display
+
+        try:
+            from distilabel_nb.notebook.widget import CacheGraph
+
+            graph = CacheGraph(pipeline, on_run=runner, use_cache=use_cache,
+                               recompute=recompute)
+        except ImportError as error:
+            print(f"(no cache graph: {error}; pip install 'distilabel_nb[notebook]')")
+            return None
+        display(graph)
+        return graph
+
+    @line_magic
+    def pipeline_cache(self, line: str) -> Any:
+        """``%pipeline_cache ls | show NAME | clear NAME | gc --max-size SIZE``."""
+        argv = shlex.split(line)
+        try:
+            from distilabel_nb import cli
+        except ImportError:
+            print("%pipeline_cache is not available yet in this version (it needs "
+                  "distilabel_nb.cli); use Pipeline(cache_dir=...) and delete the folder.")
+            return None
+        main = getattr(cli, "main", None)
+        if main is None:
+            print("%pipeline_cache is not available yet: distilabel_nb.cli has no main().")
+            return None
+        try:
+            code = main(["cache", *argv])
+        except SystemExit as exit_:
+            code = exit_.code
+        if code not in (0, None):
+            msg = f"%pipeline_cache {line}: failed (exit status {code})"
+            raise UsageError(msg)
+        return None
+
+
+PipelineMagics.pipeline.parser.prog = "%pipeline"  # IPython prefixes one more %
+
+_loaded: dict[int, PipelineMagics] = {}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    if id(ipython) in _loaded:
+        return
+    magics = PipelineMagics(ipython)
+    ipython.register_magics(magics)
+    _loaded[id(ipython)] = magics
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    magics = _loaded.pop(id(ipython), None)
+    if magics is None:
+        return
+    manager = ipython.magics_manager
+    for kind, names in magics.magics.items():
+        for name in names:
+            manager.magics[kind].pop(name, None)
+    manager.registry.pop(type(magics).__name__, None)
