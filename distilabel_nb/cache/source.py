@@ -50,14 +50,17 @@ def _source_fingerprint(func: Any) -> str | None:
     except SyntaxError:
         return None
     tree = _without_decorators(_strip_docstrings(tree))
+    for node in tree.body[:1]:  # the name is the step's class name, described elsewhere
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.name = ""
     return hash_bytes(ast.dump(tree, annotate_fields=False, include_attributes=False).encode())
 
 
 def _code_bytes(code: types.CodeType) -> bytes:
     parts = [code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
     consts = code.co_consts
-    if consts and isinstance(consts[0], str) and code.co_flags & inspect.CO_NESTED == 0:
-        consts = consts[1:]  # the docstring, when the function has one
+    if consts and isinstance(consts[0], str):
+        consts = (None, *consts[1:])  # a function's first constant is its docstring or None
     for const in consts:
         if isinstance(const, types.CodeType):
             parts.append(_code_bytes(const))

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import io
+import pathlib
+
+from distilabel_nb import Pipeline, RunEvent
+from distilabel_nb.engine.progress import ProgressBars
+from distilabel_nb.steps import LoadDataFromDicts, StepInput, StepOutput, step
+
+
+@step(inputs=["x"], outputs=["y"])
+def Double(inputs: StepInput) -> StepOutput:
+    for row in inputs:
+        row["y"] = row["x"] * 2
+    yield inputs
+
+
+def build(cache_dir: pathlib.Path) -> Pipeline:
+    with Pipeline(name="events", cache_dir=cache_dir) as pipeline:
+        LoadDataFromDicts(name="load", data=[{"x": i} for i in range(100)], batch_size=10) >> \
+            Double(name="double", input_batch_size=25)
+    return pipeline
+
+
+def test_a_run_emits_a_stream_of_events_the_report_is_built_from(
+        cache_dir: pathlib.Path) -> None:
+    events: list[RunEvent] = []
+    pipeline = build(cache_dir)
+    pipeline.run(progress=False, on_event=events.append)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("step_planned") == 2 and kinds.count("step_finished") == 2
+    done = [e for e in events if e.kind == "batch_done" and e.step == "double"]
+    assert [e.rows_done for e in done] == [25, 50, 75, 100]
+    report = pipeline.last_run
+    assert report is not None
+    assert report["double"].rows == 100 and report["double"].rows_computed == 100
+    assert report["double"].bytes > 0
+    assert "double" in report.table()
+
+
+def test_progress_bars_draw_one_line_per_step(cache_dir: pathlib.Path) -> None:
+    stream = io.StringIO()
+    build(cache_dir).run(progress=False, on_event=ProgressBars(stream, interval=0))
+    text = stream.getvalue()
+    assert "load" in text and "double" in text and "100 rows" in text
+
+
+def test_a_failing_listener_never_breaks_a_run(cache_dir: pathlib.Path) -> None:
+    def broken(event: RunEvent) -> None:
+        raise RuntimeError("listener bug")
+
+    pipeline = build(cache_dir)
+    pipeline.add_listener(broken)
+    import pytest
+
+    with pytest.warns(RuntimeWarning, match="listener bug"):
+        distiset = pipeline.run(progress=False)
+    assert distiset["default"]["train"].num_rows == 100

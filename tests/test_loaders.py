@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from distilabel_nb import Pipeline
+from distilabel_nb.steps import LoadDataFromDicts, LoadDataFromFiles
+
+ROWS = [{"text": f"t{i}", "n": i} for i in range(25)]
+
+
+def run_loader(loader_kwargs: dict, cache_dir: pathlib.Path, cls: type = LoadDataFromFiles
+               ) -> list[dict]:
+    with Pipeline(name="loaders", cache_dir=cache_dir) as pipeline:
+        cls(name="load", **loader_kwargs)
+    return pipeline.run(progress=False)["default"]["train"].to_pylist()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
+def test_files_of_every_format_load_in_order(tmp_path: pathlib.Path, cache_dir: pathlib.Path,
+                                             fmt: str) -> None:
+    table = pa.Table.from_pylist(ROWS)
+    path = tmp_path / f"data.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(table, path)
+    elif fmt == "csv":
+        pacsv.write_csv(table, path)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    assert run_loader({"data_files": str(path), "batch_size": 10}, cache_dir) == ROWS
+
+
+def test_a_folder_loads_every_file_sorted_and_num_examples_limits(
+        tmp_path: pathlib.Path, cache_dir: pathlib.Path) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for part in range(3):
+        rows = ROWS[part * 10:(part + 1) * 10]
+        (folder / f"part-{part}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert run_loader({"data_files": str(folder)}, cache_dir) == ROWS
+    assert run_loader({"data_files": str(folder), "num_examples": 12}, cache_dir) == ROWS[:12]
+
+
+def test_missing_files_say_which(tmp_path: pathlib.Path, cache_dir: pathlib.Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nope\.jsonl does not exist"):
+        run_loader({"data_files": str(tmp_path / "nope.jsonl")}, cache_dir)
+
+
+def test_dicts_are_batched_and_keyed_by_content(cache_dir: pathlib.Path) -> None:
+    assert run_loader({"data": ROWS, "batch_size": 7}, cache_dir, LoadDataFromDicts) == ROWS
+    with Pipeline(name="loaders", cache_dir=cache_dir) as pipeline:
+        LoadDataFromDicts(name="load", data=ROWS, batch_size=7)
+    assert pipeline.plan()["load"].status == "hit"
+    with Pipeline(name="loaders", cache_dir=cache_dir) as pipeline:
+        LoadDataFromDicts(name="load", data=[*ROWS[:-1], {"text": "t24", "n": -1}], batch_size=7)
+    assert pipeline.plan()["load"].status == "miss"

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import enum
+import pathlib
+
+import pyarrow as pa
+import pytest
+
+from distilabel_nb.cache.signature import UnhashableValueError, encode, hash_value
+
+
+def test_encoding_is_unambiguous_where_a_join_of_strings_is_not() -> None:
+    assert hash_value(["a-b"]) != hash_value(["a", "b"])
+    assert hash_value({"a": "b-c"}) != hash_value({"a-b": "c"})
+    assert encode(("a-b",)) != encode(("a", "b"))
+
+
+def test_types_are_part_of_the_value() -> None:
+    values = [1, "1", 1.0, True, None, [1], {"1": 1}]
+    assert len({hash_value(v) for v in values}) == len(values)
+
+
+def test_dict_order_does_not_matter() -> None:
+    assert hash_value({"a": 1, "b": [1, 2]}) == hash_value({"b": [1, 2], "a": 1})
+    assert encode({1: "x", 2: "y"}) == encode({2: "y", 1: "x"})
+
+
+def test_values_orjson_cannot_take_use_the_tagged_encoding() -> None:
+    class Color(enum.Enum):
+        RED = "red"
+
+    assert hash_value({"path": pathlib.Path("/a")}) != hash_value({"path": "/a"})
+    assert hash_value({1: Color.RED}) == hash_value({1: Color.RED})
+    assert hash_value({frozenset({1, 2})}) == hash_value({frozenset({2, 1})})
+
+
+def test_tables_hash_by_content_not_chunking() -> None:
+    one = pa.table({"a": [1, 2, 3]})
+    two = pa.concat_tables([one.slice(0, 1), one.slice(1)])
+    assert hash_value({"t": one}) == hash_value({"t": two})
+    assert hash_value({"t": one}) != hash_value({"t": pa.table({"a": [1, 2, 4]})})
+
+
+def test_objects_without_a_deterministic_encoding_are_refused_clearly() -> None:
+    class Opaque:
+        pass
+
+    with pytest.raises(UnhashableValueError, match=r"cannot hash a value of type .*Opaque"):
+        hash_value({"x": Opaque()})

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from typing import Any
+
+from distilabel_nb.cache.source import class_code_fingerprints, code_fingerprint
+
+
+def _define(source: str, name: str = "f") -> Any:
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<no-source>", "exec"), namespace)
+    return namespace[name]
+
+
+def double(x: int) -> int:
+    return x * 2
+
+
+def double_commented(x: int) -> int:
+    """Doubles."""
+    # a comment
+    return (
+        x * 2
+    )
+
+
+def triple(x: int) -> int:
+    return x * 3
+
+
+def test_comments_docstrings_and_formatting_do_not_count() -> None:
+    assert code_fingerprint(double) != code_fingerprint(triple)
+    a = _define("def f(x):\n    return x * 2\n")
+    b = _define('def f(x):\n    "doc"\n    # note\n    return (x *\n 2)\n')
+    c = _define("def f(x):\n    return x * 3\n")
+    assert code_fingerprint(a) == code_fingerprint(b)
+    assert code_fingerprint(a) != code_fingerprint(c)
+
+
+def test_source_fingerprint_ignores_comments_docstrings_and_layout() -> None:
+    assert code_fingerprint(double) == code_fingerprint(double_commented)
+
+
+def test_class_fingerprints_cover_user_methods_only() -> None:
+    class Base:
+        def process(self) -> int:
+            return 1
+
+    class Child(Base):
+        def helper(self) -> int:
+            return 2
+
+    prints = class_code_fingerprints(Child, stop=())
+    assert set(prints) == {"process", "helper"}
