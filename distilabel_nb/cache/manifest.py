@@ -7,6 +7,8 @@ database is moved aside with a ``CacheWarning`` and a fresh one started.
 Segment paths are stored relative to the manifest's folder, so a cache can be moved or
 mounted elsewhere. Reading a key's state leases it to this process until the run is
 recorded: garbage collection never deletes a leased key while its holder is alive.
+Every segment and output row carries a checksum of its own fields (``sig``): a damaged
+row is dropped with a ``CacheWarning`` and its batches recomputed, never trusted.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import xxhash
+
 from distilabel_nb.cache.layout import CACHE_VERSION, CacheVersionError, CacheWarning
 
 __all__ = ["BatchRef", "KeyState", "Manifest", "RunRecord"]
@@ -34,10 +38,10 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS segments (
     key TEXT NOT NULL, first INTEGER NOT NULL, rows TEXT NOT NULL, path TEXT NOT NULL,
     bytes INTEGER NOT NULL, checksum TEXT NOT NULL, chunk INTEGER NOT NULL,
-    created REAL NOT NULL, PRIMARY KEY (key, path));
+    created REAL NOT NULL, sig TEXT, PRIMARY KEY (key, path));
 CREATE TABLE IF NOT EXISTS outputs (
     key TEXT PRIMARY KEY, n_batches INTEGER, chunk INTEGER NOT NULL, pipeline TEXT,
-    step TEXT, completed REAL, last_used REAL NOT NULL);
+    step TEXT, completed REAL, last_used REAL NOT NULL, sig TEXT);
 CREATE TABLE IF NOT EXISTS runs (
     pipeline TEXT NOT NULL, step TEXT NOT NULL, key TEXT NOT NULL, description TEXT NOT NULL,
     status TEXT NOT NULL, rows INTEGER, bytes INTEGER, seconds REAL, finished REAL NOT NULL,
@@ -50,6 +54,11 @@ CREATE TABLE IF NOT EXISTS leases (
 #: Leases held from another machine (a shared filesystem) expire after this many seconds.
 REMOTE_LEASE_SECONDS = 24 * 3600
 _HOST = socket.gethostname()
+
+
+def _sig(*fields: Any) -> str:
+    """The checksum of a manifest row's meaningful fields."""
+    return xxhash.xxh3_64_hexdigest("\x1f".join(map(str, fields)).encode())
 
 
 def _alive(pid: int) -> bool:
@@ -101,6 +110,17 @@ class RunRecord:
     nbytes: int | None
     seconds: float | None
     finished: float
+
+
+def _counts(rows: str) -> list[int] | None:
+    """The batch row counts of a segment row; None when they are not a list of counts."""
+    try:
+        counts = json.loads(rows)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(counts, list) or not all(isinstance(n, int) and n >= 0 for n in counts):
+        return None
+    return counts
 
 
 class Manifest:
@@ -155,6 +175,10 @@ class Manifest:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        for table in ("segments", "outputs"):  # databases from before row checksums
+            columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
+            if "sig" not in columns:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN sig TEXT")
         row = conn.execute("SELECT v FROM meta WHERE k='cache_version'").fetchone()
         if row is None:
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('cache_version', ?)",
@@ -268,40 +292,73 @@ class Manifest:
         """What the cache holds of ``key`` (leasing it to this process first)."""
         self.lease([key])
         state = KeyState(key=key)
-        row = self._execute("SELECT n_batches, chunk FROM outputs WHERE key=?", (key,)).fetchone()
-        if row is not None:
-            state.n_batches, state.chunk = row
-        for first, rows, path, nbytes, checksum in self._execute(
-            "SELECT first, rows, path, bytes, checksum FROM segments WHERE key=? ORDER BY first",
-            (key,),
-        ):
+        with self._lock:
+            output = self._conn.execute("SELECT n_batches, chunk, step, sig FROM outputs "
+                                        "WHERE key=?", (key,)).fetchone()
+            segments = self._conn.execute(
+                "SELECT first, rows, path, bytes, checksum, chunk, sig FROM segments "
+                "WHERE key=? ORDER BY first, created", (key,)).fetchall()
+        step = output[2] if output is not None else None
+        if output is not None:
+            n_batches, chunk, _, sig = output
+            if sig is not None and sig != _sig(key, n_batches, chunk):
+                self._damaged(key, step, "its completion record", everything=True)
+                return state
+            state.n_batches, state.chunk = n_batches, chunk
+        for first, rows, path, nbytes, checksum, chunk, sig in segments:
+            counts = _counts(rows)
+            intact = sig is None or sig == _sig(key, first, rows, path, nbytes, checksum, chunk)
+            if counts is None or not intact:
+                self._damaged(key, step, f"the record of {path}", path=path)
+                continue
+            if state.chunk is not None and chunk != state.chunk:
+                continue  # batches of another batch size: not the same batches
             state.nbytes += nbytes
             offset = 0
             path = self._abs(path)
-            for position, count in enumerate(json.loads(rows)):
+            for position, count in enumerate(counts):
                 index = first + position
                 if index not in state.batches:
                     state.batches[index] = BatchRef(index, count, path, offset, checksum)
                 offset += count
         return state
 
+    def _damaged(self, key: str, step: str | None, what: str, path: str | None = None,
+                 everything: bool = False) -> None:
+        """A manifest row failed its checksum: warn, and forget it (and with
+        ``everything``, every batch of the key)."""
+        owner = f"step {step!r}" if step else f"cache key {key[:12]}"
+        warnings.warn(f"cache of {owner}: {what} in the manifest is damaged; it is ignored "
+                      "and the batches it described are recomputed", CacheWarning,
+                      stacklevel=4)
+        if everything:
+            self._transaction([("DELETE FROM segments WHERE key=?", (key,)),
+                               ("DELETE FROM outputs WHERE key=?", (key,))])
+        else:
+            self._transaction([("DELETE FROM segments WHERE key=? AND path=?", (key, path))])
+
     def add_segment(self, key: str, first: int, rows: list[int], path: str, nbytes: int,
                     checksum: str, chunk: int, pipeline: str, step: str) -> None:
         now = time.time()
+        counts, rel = json.dumps(rows), self._rel(path)
         self._transaction([
             ("INSERT OR IGNORE INTO outputs (key, n_batches, chunk, pipeline, step, completed, "
-             "last_used) VALUES (?, NULL, ?, ?, ?, NULL, ?)", (key, chunk, pipeline, step, now)),
-            ("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-             (key, first, json.dumps(rows), self._rel(path), nbytes, checksum, chunk, now)),
+             "last_used, sig) VALUES (?, NULL, ?, ?, ?, NULL, ?, ?)",
+             (key, chunk, pipeline, step, now, _sig(key, None, chunk))),
+            ("INSERT OR REPLACE INTO segments (key, first, rows, path, bytes, checksum, chunk, "
+             "created, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             (key, first, counts, rel, nbytes, checksum, chunk, now,
+              _sig(key, first, counts, rel, nbytes, checksum, chunk))),
         ])
 
     def complete(self, key: str, n_batches: int, chunk: int, pipeline: str, step: str) -> None:
         now = time.time()
         self._transaction([
             ("INSERT OR IGNORE INTO outputs (key, n_batches, chunk, pipeline, step, completed, "
-             "last_used) VALUES (?, NULL, ?, ?, ?, NULL, ?)", (key, chunk, pipeline, step, now)),
-            ("UPDATE outputs SET n_batches=?, completed=?, last_used=? WHERE key=?",
-             (n_batches, now, now, key)),
+             "last_used, sig) VALUES (?, NULL, ?, ?, ?, NULL, ?, ?)",
+             (key, chunk, pipeline, step, now, _sig(key, None, chunk))),
+            ("UPDATE outputs SET n_batches=?, chunk=?, completed=?, last_used=?, sig=? "
+             "WHERE key=?", (n_batches, chunk, now, now, _sig(key, n_batches, chunk), key)),
         ])
 
     def invalidate(self, keys: Iterable[str]) -> list[str]:
