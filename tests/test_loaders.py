@@ -59,3 +59,22 @@ def test_dicts_are_batched_and_keyed_by_content(cache_dir: pathlib.Path) -> None
     with Pipeline(name="loaders", cache_dir=cache_dir) as pipeline:
         LoadDataFromDicts(name="load", data=[*ROWS[:-1], {"text": "t24", "n": -1}], batch_size=7)
     assert pipeline.plan()["load"].status == "miss"
+
+
+def test_the_json_fast_path_and_the_plain_conversion_agree() -> None:
+    from distilabel_nb.steps.loaders import _rows_via_json
+    from distilabel_nb.tables import rows_to_table
+
+    cases = [
+        [{"a": 1, "b": "x", "c": [1, 2], "d": {"e": 0.5}}, {"a": None, "b": "y", "c": [],
+                                                           "d": None}],
+        [{"a": 1}, {"a": "one"}],            # changing types: the plain conversion decides
+        [{"blob": b"\x00\x01"}],             # bytes are not JSON
+        [{"a": 1}, {"b": 2}],                # columns that appear later
+    ]
+    for rows in cases:
+        try:
+            plain = rows_to_table(rows)
+        except TypeError:
+            continue
+        assert _rows_via_json(rows).to_pylist() == plain.to_pylist()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -40,7 +41,10 @@ class LoadDataFromDicts(GeneratorStep):
         cached = self.__dict__.get("_table_cache")
         if cached is not None and cached[0] is self.data:
             return cached[1]
-        table = rows_to_table(self.data)
+        if "pandas" not in sys.modules and len(self.data) <= 20_000:
+            table = _rows_via_json(self.data)  # saves a ~0.5 s pandas import on small data
+        else:
+            table = rows_to_table(self.data)
         self.__dict__["_table_cache"] = (self.data, table)
         return table
 
@@ -57,6 +61,26 @@ class LoadDataFromDicts(GeneratorStep):
         size = max(1, int(self.batch_size))
         for start in range(0, table.num_rows, size):
             yield table.slice(start, size)
+
+
+def _rows_via_json(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows -> Table through Arrow's JSON reader, which (unlike pyarrow's conversion of
+    Python objects) does not import pandas; rows that JSON cannot carry exactly (bytes,
+    dates, non-string keys, changing types) take the ordinary conversion."""
+    import orjson
+    import pyarrow.json as pajson
+
+    if not rows:
+        return rows_to_table(rows)
+    try:
+        lines = b"\n".join(orjson.dumps(row) for row in rows)
+        table = pajson.read_json(pa.BufferReader(lines))
+    except (TypeError, orjson.JSONEncodeError, pa.ArrowInvalid):
+        return rows_to_table(rows)
+    first = list(rows[0])
+    if table.num_rows != len(rows) or table.column_names[: len(first)] != first:
+        return rows_to_table(rows)
+    return table
 
 
 def _file_hash(path: pathlib.Path) -> str:
