@@ -119,28 +119,51 @@ class PipelineMagics(Magics):
         return graph
 
     @line_magic
-    def pipeline_cache(self, line: str) -> Any:
-        """``%pipeline_cache ls | show NAME | clear NAME | gc --max-size SIZE``."""
-        argv = shlex.split(line)
+    def pipeline_cache(self, line: str) -> None:
+        """``%pipeline_cache [ls | show NAME | clear NAME [--step S] | gc --max-size SIZE]``
+        ``[--cache-dir DIR] [--json]``: the ``distilabel-nb cache`` command, in the notebook."""
+        try:
+            argv = shlex.split(line)
+        except ValueError as error:
+            msg = f"%pipeline_cache: {error}\n{_CACHE_USAGE}"
+            raise UsageError(msg) from None
         try:
             from distilabel_nb import cli
         except ImportError:
             print("%pipeline_cache is not available yet in this version (it needs "
                   "distilabel_nb.cli); use Pipeline(cache_dir=...) and delete the folder.")
-            return None
+            return
         main = getattr(cli, "main", None)
         if main is None:
             print("%pipeline_cache is not available yet: distilabel_nb.cli has no main().")
-            return None
+            return
+        front: list[str] = []
+        rest: list[str] = []
+        i = 0
+        while i < len(argv):   # global options of the CLI go before the sub-command
+            arg = argv[i]
+            if arg == "--json":
+                front.append(arg)
+            elif arg == "--cache-dir" and i + 1 < len(argv):
+                front += [arg, argv[i + 1]]
+                i += 1
+            elif arg.startswith("--cache-dir="):
+                front.append(arg)
+            else:
+                rest.append(arg)
+            i += 1
         try:
-            code = main(["cache", *argv])
-        except SystemExit as exit_:
+            code = main([*front, "cache", *(rest or ["ls"])])
+        except SystemExit as exit_:   # argparse's way of reporting bad arguments
             code = exit_.code
         if code not in (0, None):
-            msg = f"%pipeline_cache {line}: failed (exit status {code})"
+            msg = f"%pipeline_cache {line}: failed (exit status {code})\n{_CACHE_USAGE}"
             raise UsageError(msg)
-        return None
 
+
+_CACHE_USAGE = ("usage: %pipeline_cache [ls | show NAME | clear NAME [--step STEP] | "
+                "gc [--max-size SIZE] [--older-than AGE] [--dry-run]] [--cache-dir DIR] "
+                "[--json]")
 
 PipelineMagics.pipeline.parser.prog = "%pipeline"  # IPython prefixes one more %
 

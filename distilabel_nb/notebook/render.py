@@ -92,7 +92,7 @@ def dag_to_dot(nodes: Iterable[str], edges: Iterable[tuple[str, str]],
         f'  graph [rankdir={rankdir}, nodesep=0.3, ranksep=0.45, pad=0.15, '
         'bgcolor="transparent"];',
         '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=13, '
-        'width=2.3, height=0.8, margin="0.2,0.1"];',
+        'width=2.3, height=0.9, margin="0.2,0.1"];',
         '  edge [color="#8c959f", arrowsize=0.7, penwidth=1.4];',
     ]
     for name, node_id in ids.items():
@@ -172,16 +172,17 @@ def _draw_node(group: ET.Element, name: str, view: NodeView) -> None:
         shape.set("stroke-dasharray", "6,3")
     cx = (x0 + x1) / 2
     mid = (y0 + y1) / 2
-    _text(group, cx, mid - 6, name, 13, style["text"], "600", "dnb-name")
-    detail = view.detail or view.status
-    _text(group, cx, mid + 10, detail, 11, style["accent"], "normal", "dnb-detail")
     note = ""
     if not view.use_cache:
         note = "cache off: recomputes"
     elif view.rerun:
-        note = "\u21bb re-runs (upstream cache off)"
+        note = "\u21bb re-runs: upstream cache off"
+    shift = -6 if note else 0
+    _text(group, cx, mid - 5 + shift, name, 13, style["text"], "600", "dnb-name")
+    detail = view.detail or view.status
+    _text(group, cx, mid + 11 + shift, detail, 11, style["accent"], "normal", "dnb-detail")
     if note:
-        _text(group, cx, y1 - 4, note, 9.5, "#57606a", "normal", "dnb-note")
+        _text(group, cx, y1 - 8, note, 9.5, "#57606a", "normal", "dnb-note")
     if view.status == "failed":
         _text(group, x1 - 12, y0 + 15, "\u2716", 13, style["stroke"], "bold", "dnb-badge")
     elif view.status == "hit":

@@ -39,6 +39,10 @@ _FINAL = ("hit", "miss", "partial", "failed")
 Runner = Callable[["CacheGraph"], Any]
 
 
+# The step last selected in a graph of each pipeline, so a re-run cell keeps its panel.
+_last_selected: dict[str, str] = {}
+
+
 class WidgetMessageWarning(UserWarning):
     """A message from the browser was malformed or named an unknown step; it is ignored."""
 
@@ -112,6 +116,7 @@ class CacheGraph(anywidget.AnyWidget):
     mode = traitlets.Unicode("idle").tag(sync=True)   # idle | plan | running | done | failed
     message = traitlets.Unicode("").tag(sync=True)
     can_run = traitlets.Bool(False).tag(sync=True)
+    runs = traitlets.Int(0).tag(sync=True)        # finished runs seen, for front ends/tests
 
     def __init__(self, pipeline: Pipeline, on_run: Runner | None = None, live: bool = True,
                  use_cache: bool = True, recompute: Collection[str] = (),
@@ -136,6 +141,9 @@ class CacheGraph(anywidget.AnyWidget):
             self._load_report(pipeline.last_run)
             self.mode = "plan" if pipeline.last_run.planned else "done"
             self.message = self._summary(pipeline.last_run)
+        remembered = _last_selected.get(pipeline.name, "")
+        if remembered in pipeline.steps:
+            self.selected = remembered
         self.on_msg(self._on_msg)
         if live:
             pipeline.add_listener(self.handle_event)
@@ -180,6 +188,7 @@ class CacheGraph(anywidget.AnyWidget):
                 self._planned, self._running = set(), {}
                 report = self._builder.report()
                 self.mode = "failed" if event.message else "done"
+                self.runs += 1
                 self.message = self._summary(report)
         urgent = event.kind in ("run_started", "step_finished", "run_finished")
         self._request_flush(urgent)
@@ -392,6 +401,10 @@ class CacheGraph(anywidget.AnyWidget):
             return str(value)
         self._reject(f"selection of an unknown step {value!r}")
         return str(self.selected)
+
+    @traitlets.observe("selected")
+    def _remember_selected(self, change: dict[str, Any]) -> None:
+        _last_selected[self.pipeline_name] = change["new"]
 
     # -- static export -----------------------------------------------------------------
     def to_svg(self, legend: bool = True) -> str:

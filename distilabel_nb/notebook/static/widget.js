@@ -104,6 +104,7 @@ function render({ model, el: root }) {
   function drawHeader() {
     const mode = model.get("mode");
     root.setAttribute("data-mode", mode);
+    root.setAttribute("data-runs", String(model.get("runs")));
     title.textContent = model.get("pipeline_name");
     message.textContent = model.get("message") || "";
     const busy = mode === "running";
@@ -178,6 +179,7 @@ function render({ model, el: root }) {
   model.on("change:mode", onHeader);
   model.on("change:message", onHeader);
   model.on("change:can_run", onHeader);
+  model.on("change:runs", onHeader);
   model.on("change:details", onPanel);
   model.on("change:selected", onPanel);
   drawGraph();
@@ -188,6 +190,7 @@ function render({ model, el: root }) {
     model.off("change:mode", onHeader);
     model.off("change:message", onHeader);
     model.off("change:can_run", onHeader);
+    model.off("change:runs", onHeader);
     model.off("change:details", onPanel);
     model.off("change:selected", onPanel);
   };

@@ -1,0 +1,152 @@
+"""The cache graph in a real JupyterLab, driven by headless Chromium.
+
+A notebook's ``%%pipeline`` cell is run twice (miss -> hit), a node is clicked (its cache
+goes off), and the next run recomputes that step and its descendants while its
+ancestors stay hits. Screenshots land in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+
+import pytest
+
+from tests.browser_helpers import JupyterLab, launch_chromium, write_notebook
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
+
+ARTIFACTS = pathlib.Path(__file__).parent.parent / "test-artifacts"
+
+PIPELINE_CELL = '''%%pipeline browser-demo --cache-dir {cache}
+from distilabel_nb.steps import LoadDataFromDicts, StepInput, step
+
+@step(inputs=["instruction"], outputs=["n_chars"])
+def CountChars(inputs: StepInput):
+    for row in inputs:
+        row["n_chars"] = len(row["instruction"])
+    yield inputs
+
+@step(inputs=["instruction"], outputs=["shout"])
+def Shout(inputs: StepInput):
+    for row in inputs:
+        row["shout"] = row["instruction"].upper()
+    yield inputs
+
+@step(inputs=["n_chars"], outputs=["long"])
+def IsLong(inputs: StepInput):
+    for row in inputs:
+        row["long"] = row["n_chars"] > 12
+    yield inputs
+
+load = LoadDataFromDicts(name="load", batch_size=10,
+                         data=[{{"instruction": f"question number {{i}}"}} for i in range(40)])
+count = CountChars(name="count")
+shout = Shout(name="shout")
+is_long = IsLong(name="is_long")
+load >> [count, shout]
+count >> is_long
+'''
+
+STEPS = ["load", "count", "shout", "is_long"]
+
+
+def _status_map(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return page.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('.dnb-root g[data-step]')].map(
+            g => [g.getAttribute('data-step'), g.getAttribute('data-status')]))""")
+
+
+def _wait_statuses(page, expected: dict[str, str], timeout: float = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the (single) graph is done and shows exactly ``expected``."""
+    page.wait_for_function(
+        """(expected) => {
+            const roots = document.querySelectorAll('.dnb-root');
+            if (roots.length !== 1 || roots[0].getAttribute('data-mode') !== 'done') return false;
+            for (const [step, status] of Object.entries(expected)) {
+                const g = roots[0].querySelector(`g[data-step="${step}"]`);
+                if (!g || g.getAttribute('data-status') !== status) return false;
+            }
+            return true;
+        }""", arg=expected, timeout=timeout)
+
+
+def _run_all(page) -> None:  # type: ignore[no-untyped-def]
+    # Clear the old outputs first so the next graph is unambiguously the new one.
+    page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+    page.wait_for_function("document.querySelectorAll('.dnb-root').length === 0")
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz's dot")
+def test_cache_graph_in_jupyterlab(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("playwright")
+    pytest.importorskip("jupyterlab")
+    root = tmp_path / "root"
+    root.mkdir()
+    cache = tmp_path / "cache"
+    write_notebook(root / "graph.ipynb",
+                   ["%load_ext distilabel_nb", PIPELINE_CELL.format(cache=cache)])
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors: list[str] = []
+    with JupyterLab(root, tmp_path / "home") as lab, launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+        page.on("console", lambda msg: errors.append(f"console: {msg.text}")
+                if msg.type == "error" else None)
+        page.goto(lab.url("lab/tree/graph.ipynb?reset"), wait_until="domcontentloaded")
+        page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')",
+                               timeout=60_000)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        # The kernel must be ready before "run all"; the status shows it.
+        page.wait_for_function(
+            """() => { const w = window.jupyterapp.shell.currentWidget;
+                       return w && w.sessionContext && w.sessionContext.session &&
+                              w.sessionContext.session.kernel &&
+                              w.sessionContext.session.kernel.connectionStatus === 'connected'
+                              && w.sessionContext.session.kernel.status === 'idle'; }""",
+            timeout=60_000)
+
+        # 1. First run: every step computes.
+        _run_all(page)
+        _wait_statuses(page, dict.fromkeys(STEPS, "miss"))
+        page.locator(".dnb-root").screenshot(path=str(ARTIFACTS / "graph-first-run.png"))
+
+        # 2. Identical re-run: every step is a hit (the complete cache hit picture).
+        _run_all(page)
+        _wait_statuses(page, dict.fromkeys(STEPS, "hit"))
+        page.locator(".dnb-root").screenshot(path=str(ARTIFACTS / "graph-full-hit.png"))
+        assert _status_map(page) == dict.fromkeys(STEPS, "hit")
+
+        # 3. Click 'count': its cache goes off, 'is_long' is marked as re-running.
+        page.locator('.dnb-root g[data-step="count"]').click()
+        page.wait_for_selector('.dnb-root g[data-step="count"][data-use-cache="false"]',
+                               timeout=15_000)
+        page.wait_for_selector('.dnb-root g[data-step="is_long"][data-rerun="true"]',
+                               timeout=15_000)
+        assert page.locator('.dnb-root g[data-step="load"]').get_attribute(
+            "data-use-cache") == "true"
+        # The side panel shows the selected step.
+        page.wait_for_selector(".dnb-panel .dnb-panel-name:text-is('count')", timeout=10_000)
+        panel = page.locator(".dnb-panel").inner_text()
+        assert "reason" in panel and "rows" in panel and "signature" in panel
+
+        # 4. Re-run the cell: the toggle holds; count and its descendant recompute.
+        _run_all(page)
+        expected = {"load": "hit", "shout": "hit", "count": "miss", "is_long": "miss"}
+        _wait_statuses(page, expected)
+        assert page.locator('.dnb-root g[data-step="count"]').get_attribute(
+            "data-use-cache") == "false"
+        page.locator(".dnb-root").screenshot(path=str(ARTIFACTS / "graph-partial-hit.png"))
+
+        # 5. The widget's Run button re-runs with the same switch: same picture again.
+        runs = int(page.locator(".dnb-root").get_attribute("data-runs") or "0")
+        page.locator(".dnb-root .dnb-run").click()
+        page.wait_for_function(
+            f"Number(document.querySelector('.dnb-root').getAttribute('data-runs')) > {runs}",
+            timeout=30_000)
+        _wait_statuses(page, expected)
+        page.close()
+
+    assert not errors, "JavaScript errors in the page:\n" + "\n".join(errors)

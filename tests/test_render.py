@@ -1,0 +1,74 @@
+"""render.py: DAG -> DOT -> SVG, nodes readable by data attributes, styles from the table."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from distilabel_nb.notebook import render
+from distilabel_nb.notebook.render import STYLES, GraphvizNotFoundError, NodeView, render_svg
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz's dot")
+NS = {"svg": render.SVG_NS}
+
+
+def _nodes(svg: str) -> dict[str, ET.Element]:
+    root = ET.fromstring(svg)
+    return {g.get("data-step", ""): g for g in root.iter(f"{{{render.SVG_NS}}}g")
+            if g.get("data-step") is not None}
+
+
+def test_dot_source_quotes_names_and_keeps_edges() -> None:
+    dot = render.dag_to_dot(["load", 'we"ird'], [("load", 'we"ird')])
+    assert 'label="we\\"ird  "' in dot
+    assert "n0 -> n1;" in dot
+
+
+@needs_dot
+def test_every_node_carries_its_state() -> None:
+    views = {"load": NodeView("hit", "40 rows reused"),
+             "gen": NodeView("partial", "12/20 batches reused"),
+             "judge": NodeView("failed", "FAILED", use_cache=False),
+             "keep": NodeView("running", "10/40 rows", rerun=True, progress=0.25)}
+    svg = render_svg(list(views), [("load", "gen"), ("gen", "judge"), ("judge", "keep")], views)
+    nodes = _nodes(svg)
+    assert set(nodes) == set(views)
+    for name, view in views.items():
+        group = nodes[name]
+        assert group.get("data-status") == view.status
+        assert group.get("data-use-cache") == ("true" if view.use_cache else "false")
+        assert group.get("data-rerun") == ("true" if view.rerun else "false")
+        shape = group.find("svg:path", NS)
+        assert shape is not None
+        assert shape.get("fill") == STYLES[view.status]["fill"]
+        assert shape.get("stroke") == STYLES[view.status]["stroke"]
+        texts = [t.text for t in group.iter(f"{{{render.SVG_NS}}}text")]
+        assert name in texts and view.detail in texts
+    assert nodes["judge"].find("svg:path", NS).get("stroke-dasharray")  # type: ignore[union-attr]
+    assert "cache off: recomputes" in svg
+    assert "12/20 batches reused" in svg
+    assert 'class="dnb-progress"' in svg
+    assert "dnb-legend" in svg and "cache off" in svg
+
+
+@needs_dot
+def test_layout_is_memoised_and_render_is_fast() -> None:
+    nodes = [f"s{i}" for i in range(12)]
+    edges = [(nodes[i], nodes[i + 1]) for i in range(11)]
+    render_svg(nodes, edges, {})
+    before = render.layout_svg.cache_info().hits
+    render_svg(nodes, edges, {"s3": NodeView("miss")})
+    assert render.layout_svg.cache_info().hits == before + 1
+
+
+def test_missing_dot_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render.shutil, "which", lambda _name: None)
+    render.layout_svg.cache_clear()
+    with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz"):
+        render_svg(["a"], [], {})
+
+
+def test_empty_pipeline() -> None:
+    assert "empty pipeline" in render_svg([], [], {})
