@@ -126,19 +126,24 @@ class LoadDataFromFiles(GeneratorStep):
             raise ValueError(msg)
         return "json" if fmt == "jsonl" else fmt
 
-    def _read(self, path: pathlib.Path) -> pa.Table:
+    def _batches(self, path: pathlib.Path) -> Iterator[pa.RecordBatch]:
+        """The file's rows in batches, streamed where the format allows."""
         fmt = self._format(path)
+        size = max(1, int(self.batch_size))
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(path)
-        if fmt == "csv":
+            yield from pq.ParquetFile(path).iter_batches(batch_size=size)
+        elif fmt == "csv":
             import pyarrow.csv as pacsv
 
-            return pacsv.read_csv(path)
-        import pyarrow.json as pajson
+            for batch in pacsv.open_csv(path):
+                for start in range(0, batch.num_rows, size):
+                    yield batch.slice(start, size)
+        else:
+            import pyarrow.json as pajson
 
-        return pajson.read_json(path)
+            yield from pajson.read_json(path).to_batches(max_chunksize=size)
 
     def signature_fields(self) -> dict[str, Any]:
         description = super().signature_fields()
@@ -150,19 +155,19 @@ class LoadDataFromFiles(GeneratorStep):
     @property
     def outputs(self) -> list[str]:
         try:
-            return list(self._read(self._paths()[0]).column_names)
+            first = next(self._batches(self._paths()[0]), None)
         except (OSError, ValueError):
             return []
+        return first.schema.names if first is not None else []
 
     def process_arrow(self) -> Iterator[pa.Table]:
-        size = max(1, int(self.batch_size))
         remaining = self.num_examples
         for path in self._paths():
-            table = self._read(path)
-            if remaining is not None:
-                table = table.slice(0, remaining)
-                remaining -= table.num_rows
-            for batch in table.to_batches(max_chunksize=size):
-                yield pa.Table.from_batches([batch])
-            if remaining is not None and remaining <= 0:
-                return
+            for batch in self._batches(path):
+                if remaining is not None:
+                    batch = batch.slice(0, remaining)
+                    remaining -= batch.num_rows
+                if batch.num_rows:
+                    yield pa.Table.from_batches([batch])
+                if remaining is not None and remaining <= 0:
+                    return
