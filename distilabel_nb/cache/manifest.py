@@ -173,6 +173,10 @@ class Manifest:
         conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False,
                                isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
+        check = conn.execute("PRAGMA quick_check").fetchone()
+        if check is None or check[0] != "ok":
+            conn.close()
+            raise sqlite3.DatabaseError(f"integrity check failed: {check}")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
         for table in ("segments", "outputs"):  # databases from before row checksums
