@@ -11,7 +11,7 @@ import copy
 import dataclasses
 import inspect
 import typing
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, TypeVar
 
 __all__ = ["SECRET_NAMES", "Field", "Fielded", "RuntimeParameter", "Secret", "redact"]
 
@@ -22,18 +22,26 @@ _SECRET = "distilabel_nb:secret"
 SECRET_NAMES = frozenset({"api_key", "token", "hf_token", "password", "secret"})
 
 
-class RuntimeParameter:
-    """``RuntimeParameter[T]``: a parameter settable at ``pipeline.run(parameters=...)``."""
+_T = TypeVar("_T")
 
-    def __class_getitem__(cls, item: Any) -> Any:
-        return Annotated[typing.Optional[item], _RUNTIME]  # noqa: UP045 (item is a runtime value)
+if TYPE_CHECKING:
+    #: ``RuntimeParameter[T]``: a parameter settable at ``pipeline.run(parameters=...)``.
+    RuntimeParameter = Optional[_T]  # noqa: UP045 (a generic alias for type checkers)
+    #: ``Secret[T]``: a value that is sent but never stored, hashed, logged or shown.
+    Secret = Optional[_T]  # noqa: UP045
+else:
 
+    class RuntimeParameter:
+        """``RuntimeParameter[T]``: a parameter settable at ``pipeline.run(parameters=...)``."""
 
-class Secret:
-    """``Secret[T]``: a value that is sent but never stored, hashed, logged or shown."""
+        def __class_getitem__(cls, item: Any) -> Any:
+            return Annotated[typing.Optional[item], _RUNTIME]  # noqa: UP045
 
-    def __class_getitem__(cls, item: Any) -> Any:
-        return Annotated[typing.Optional[item], _SECRET]  # noqa: UP045 (item is a runtime value)
+    class Secret:
+        """``Secret[T]``: a value that is sent but never stored, hashed, logged or shown."""
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return Annotated[typing.Optional[item], _SECRET]  # noqa: UP045
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ finished and return.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import pathlib
 import threading
@@ -21,6 +22,7 @@ import pyarrow as pa
 
 from distilabel_nb.cache.manifest import Manifest
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
+from distilabel_nb.engine.backends import Backend, LocalBackend, Pending
 from distilabel_nb.engine.channel import Channel, RunStopped
 from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.events import RunEvent
@@ -65,13 +67,15 @@ class _StepOutcome:
 
 class Executor:
     def __init__(self, pipeline: Pipeline, plans: dict[str, StepPlan], store: SegmentStore,
-                 manifest: Manifest, emit: Callable[[RunEvent], None]) -> None:
+                 manifest: Manifest, emit: Callable[[RunEvent], None],
+                 backend: Backend | None = None) -> None:
         self.pipeline = pipeline
         self.plans = plans
         self.store = store
         self.manifest = manifest
         self.emit = emit
         self.stop = threading.Event()
+        self.backend: Backend = backend or LocalBackend()
         self.channels: dict[str, Channel] = {}
         self.outcomes: dict[str, _StepOutcome] = {}
         self.corrupt: CorruptSegmentError | None = None
@@ -219,6 +223,8 @@ class Executor:
         size = None if step.kind == "global" else max(1, int(step.input_batch_size))
         iterators = [pred.chunks(size, block) for pred in preds]
         specs: list[Any] = [_WAITING] * len(preds)
+        window = max(1, self.backend.window(step))
+        inflight: collections.deque[tuple[int, Pending, bool]] = collections.deque()
         index = 0
         while True:
             for i, iterator in enumerate(iterators):
@@ -229,22 +235,42 @@ class Executor:
                     else:
                         specs[i] = spec
             if all(spec is _ENDED for spec in specs):
-                return index
+                break
             if self.stop.is_set():
                 raise RunStopped(name)
             if index not in plan.state.batches:
-                outcome.batch = index
-                if size is not None:
-                    outcome.rows_span = (index * size, index * size + size - 1)
                 inputs = [pred.materialize(None if spec is _ENDED else spec)
                           for pred, spec in zip(preds, specs, strict=True)]
-                table = step.run_batch([t for t, _ in inputs])
-                tainted = any(flag for _, flag in inputs) or _has_failed_rows(step, table)
-                self._after_batch(name, plan, channel, writer, outcome, index, table, tainted)
-                outcome.batch = outcome.rows_span = None
-                yield True
+                pending = self.backend.submit(step, [t for t, _ in inputs])
+                inflight.append((index, pending, any(flag for _, flag in inputs)))
+            while inflight and (len(inflight) >= window or inflight[0][1].done()):
+                if not block and not inflight[0][1].done():
+                    yield False
+                    continue
+                yield from self._finish_batch(name, step, plan, channel, writer, outcome,
+                                              size, inflight.popleft())
             specs = [_ENDED if spec is _ENDED else _WAITING for spec in specs]
             index += 1
+        while inflight:
+            if not block and not inflight[0][1].done():
+                yield False
+                continue
+            yield from self._finish_batch(name, step, plan, channel, writer, outcome, size,
+                                          inflight.popleft())
+        return index
+
+    def _finish_batch(self, name: str, step: Any, plan: StepPlan, channel: Channel,
+                      writer: BatchWriter, outcome: _StepOutcome, size: int | None,
+                      item: tuple[int, Pending, bool]) -> Generator[bool, None, None]:
+        index, pending, tainted_input = item
+        outcome.batch = index
+        if size is not None:
+            outcome.rows_span = (index * size, index * size + size - 1)
+        table = pending.result()
+        tainted = tainted_input or _has_failed_rows(step, table)
+        self._after_batch(name, plan, channel, writer, outcome, index, table, tainted)
+        outcome.batch = outcome.rows_span = None
+        yield True
 
 
 _WAITING = object()

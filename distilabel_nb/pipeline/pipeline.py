@@ -15,6 +15,7 @@ from distilabel_nb.cache.manifest import Manifest, RunRecord
 from distilabel_nb.cache.signature import hash_value
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.distiset import Distiset
+from distilabel_nb.engine.backends import Backend, resolve_backend
 from distilabel_nb.engine.events import Listener, RunEvent
 from distilabel_nb.engine.executor import Executor, StepFailedError
 from distilabel_nb.engine.plan import StepPlan, make_plan, step_keys
@@ -155,8 +156,13 @@ class Pipeline:
 
     def run(self, use_cache: bool = True, parameters: Mapping[str, Any] | None = None,
             progress: bool | None = None, recompute: Collection[str] = (),
-            on_event: Listener | None = None) -> Distiset:
-        """Run what changed, reuse the rest; returns the leaf steps' outputs."""
+            on_event: Listener | None = None, backend: str | Backend | None = None,
+            backend_options: Mapping[str, Any] | None = None) -> Distiset:
+        """Run what changed, reuse the rest; returns the leaf steps' outputs.
+
+        ``backend="ray"`` computes batches on a Ray cluster (``backend_options`` go to
+        the Ray backend, e.g. ``{"address": "auto"}``); the cache is the same either way.
+        """
         if not self._run_lock.acquire(blocking=False):
             msg = f"pipeline {self.name!r} is already running in this process"
             raise RuntimeError(msg)
@@ -171,11 +177,16 @@ class Pipeline:
                 from distilabel_nb.engine.progress import ProgressBars
 
                 listeners.append(ProgressBars())
-            for attempt in range(_MAX_ATTEMPTS):
-                try:
-                    return self._run_once(use_cache, recompute, listeners)
-                except CorruptSegmentError as error:
-                    self._forget_corrupt(error, last=attempt == _MAX_ATTEMPTS - 1)
+            runner = resolve_backend(backend, **dict(backend_options or {}))
+            runner.start(self)
+            try:
+                for attempt in range(_MAX_ATTEMPTS):
+                    try:
+                        return self._run_once(use_cache, recompute, listeners, runner)
+                    except CorruptSegmentError as error:
+                        self._forget_corrupt(error, last=attempt == _MAX_ATTEMPTS - 1)
+            finally:
+                runner.stop()
             raise AssertionError("unreachable")
         finally:
             self._run_lock.release()
@@ -201,7 +212,7 @@ class Pipeline:
             store.delete(paths)
 
     def _run_once(self, use_cache: bool, recompute: Collection[str],
-                  listeners: list[Listener]) -> Distiset:
+                  listeners: list[Listener], backend: Backend) -> Distiset:
         manifest, store = self._cache()
         plans = make_plan(self, manifest, use_cache, recompute)
         builder = ReportBuilder(self.name)
@@ -211,7 +222,7 @@ class Pipeline:
             self._emit(all_listeners, event)
 
         self._plan_events(plans, emit)
-        executor = Executor(self, plans, store, manifest, emit)
+        executor = Executor(self, plans, store, manifest, emit, backend)
         try:
             executor.run()
         except KeyboardInterrupt:

@@ -1,0 +1,87 @@
+"""Where a step's batches are computed: here (the default) or on a cluster.
+
+The executor hands each batch to ``backend.submit(step, tables)`` and gets a ``Pending``
+back; it keeps up to ``backend.window(step)`` batches of a step in flight and publishes
+their results in order. The local backend computes at once (a window of one), so a
+local run behaves exactly as if the executor called the step itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+__all__ = ["Backend", "LocalBackend", "Pending", "resolve_backend"]
+
+
+class Pending(Protocol):
+    def done(self) -> bool: ...
+
+    def result(self) -> pa.Table: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def start(self, pipeline: Any) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def window(self, step: Any) -> int: ...
+
+    def submit(self, step: Any, tables: list[pa.Table]) -> Pending: ...
+
+
+class _Done:
+    def __init__(self, table: pa.Table | None, error: BaseException | None) -> None:
+        self._table = table
+        self._error = error
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> pa.Table:
+        if self._error is not None:
+            raise self._error
+        assert self._table is not None
+        return self._table
+
+
+class LocalBackend:
+    """Compute each batch right away in the calling thread."""
+
+    name = "local"
+
+    def start(self, pipeline: Any) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def window(self, step: Any) -> int:
+        return 1
+
+    def submit(self, step: Any, tables: list[pa.Table]) -> Pending:
+        try:
+            return _Done(step.run_batch(tables), None)
+        except Exception as error:  # raised again by result(), in order
+            return _Done(None, error)
+
+
+def resolve_backend(backend: str | Backend | None, **options: Any) -> Backend:
+    """``None``/"local" -> LocalBackend; "ray" -> the Ray backend (needs the ray extra)."""
+    if backend is None or backend == "local":
+        return LocalBackend()
+    if backend == "ray":
+        try:
+            from distilabel_nb.backends.ray import RayBackend
+        except ImportError as error:
+            msg = ("backend='ray' needs Ray: pip install 'distilabel_nb[ray]' "
+                   f"({error})")
+            raise ImportError(msg) from error
+        return RayBackend(**options)
+    if isinstance(backend, str):
+        msg = f"unknown backend {backend!r}: use 'local' or 'ray', or pass a Backend object"
+        raise ValueError(msg)
+    return backend
