@@ -57,3 +57,16 @@ def test_a_failing_listener_never_breaks_a_run(cache_dir: pathlib.Path) -> None:
     with pytest.warns(RuntimeWarning, match="listener bug"):
         distiset = pipeline.run(progress=False)
     assert distiset["default"]["train"].num_rows == 100
+
+
+def test_preview_shows_the_first_cached_rows_of_a_step(cache_dir: pathlib.Path) -> None:
+    pipeline = build(cache_dir)
+    assert pipeline.preview("double") is None
+    pipeline.run(progress=False)
+    preview = pipeline.preview("double", n=3)
+    assert preview is not None
+    assert preview.to_pylist() == [{"x": 0, "y": 0}, {"x": 1, "y": 2}, {"x": 2, "y": 4}]
+    import pytest
+
+    with pytest.raises(KeyError, match="has no step 'nope'"):
+        pipeline.preview("nope")

@@ -10,6 +10,8 @@ import warnings
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from distilabel_nb.cache.layout import CacheWarning, cache_root, version_dir
 from distilabel_nb.cache.manifest import Manifest, RunRecord
 from distilabel_nb.cache.signature import hash_value
@@ -23,6 +25,7 @@ from distilabel_nb.engine.report import ReportBuilder, RunReport
 from distilabel_nb.pipeline.context import reset_current_pipeline, set_current_pipeline
 from distilabel_nb.pipeline.dag import DAG
 from distilabel_nb.pipeline.validate import apply_parameters, validate
+from distilabel_nb.tables import concat
 
 if TYPE_CHECKING:
     from distilabel_nb.steps.base import StepBase
@@ -296,6 +299,31 @@ class Pipeline:
         manifest.touch(plan.key for plan in plans.values() if plan.status == "hit")
         emit(RunEvent("run_finished", self.name, message=message))
         self.last_run = builder.report()
+
+    def preview(self, step: str, n: int = 5) -> pa.Table | None:
+        """The first ``n`` cached output rows of ``step`` (None when nothing is cached)."""
+        if step not in self.steps:
+            msg = (f"pipeline {self.name!r} has no step {step!r}; its steps are: "
+                   f"{', '.join(self.steps)}")
+            raise KeyError(msg)
+        manifest, store = self._cache()
+        key = step_keys(self)[step][0]
+        state = manifest.state(key)
+        parts: list[pa.Table] = []
+        rows = 0
+        for index in sorted(state.batches):
+            if rows >= n:
+                break
+            ref = state.batches[index]
+            try:
+                table = store.read(ref.path, ref.checksum).slice(ref.offset, ref.rows)
+            except CorruptSegmentError:
+                return None
+            parts.append(table)
+            rows += table.num_rows
+        if not parts:
+            return None
+        return concat(parts).slice(0, n)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         """In a notebook, a pipeline displays as its cache graph."""
