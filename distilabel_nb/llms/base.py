@@ -1,0 +1,174 @@
+"""The LLM protocol: async generation over a batch of chat inputs, a concurrency limit,
+and a synchronous wrapper that works inside a Jupyter kernel.
+
+An ``LLM`` is a ``Fielded`` object: its fields (model, base_url, generation_kwargs, ...)
+are described into the signature of the task that uses it, except the ones that do not
+change what it generates (concurrency, retries, timeout, prices) and secrets (api_key).
+A subclass implements ``agenerate(messages, **generation_kwargs) -> Generation``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import threading
+from collections.abc import Coroutine, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from distilabel_nb.cache.source import class_code_fingerprints
+from distilabel_nb.fields import Fielded, RuntimeParameter
+
+__all__ = ["LLM", "ChatType", "Generation"]
+
+#: One chat input: a list of ``{"role": ..., "content": ...}`` messages.
+ChatType = list[dict[str, Any]]
+
+_T = TypeVar("_T")
+
+
+@dataclasses.dataclass
+class Generation:
+    """What an LLM returned for one input: the text (None on error) and token usage."""
+
+    text: str | None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class LLM(Fielded):
+    """Base of the LLM clients. Subclasses implement ``agenerate``."""
+
+    #: Fields that do not change what the model generates: kept out of the signature.
+    signature_skip: ClassVar[frozenset[str]] = frozenset({
+        "max_concurrency", "max_retries", "timeout", "price_per_million_tokens",
+        "price_per_million_input_tokens", "price_per_million_output_tokens"})
+
+    generation_kwargs: RuntimeParameter[dict[str, Any]] = {}
+    #: At most this many requests in flight at once.
+    max_concurrency: int = 64
+    #: Price in your currency per million tokens (one price for all tokens), for reports.
+    price_per_million_tokens: float | None = None
+    #: Or separate prices for prompt (input) and completion (output) tokens.
+    price_per_million_input_tokens: float | None = None
+    price_per_million_output_tokens: float | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
+
+    # -- what the model is -----------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        return str(getattr(self, "model", None) or type(self).__name__)
+
+    def code_fingerprints(self) -> dict[str, str]:
+        """Fingerprints of user code in a custom LLM subclass (library code excluded)."""
+        return class_code_fingerprints(type(self), stop=(LLM,))
+
+    def signature_description(self) -> dict[str, Any]:
+        """What the task's signature covers of this LLM (no secrets, no tuning knobs)."""
+        from distilabel_nb.cache.describe import describe_fields
+
+        description: dict[str, Any] = {"class": type(self).__qualname__}
+        description.update(describe_fields(self, skip=self.signature_skip))
+        code = self.code_fingerprints()
+        if code:
+            description["code"] = code
+        return description
+
+    # -- cost --------------------------------------------------------------------------
+    def cost(self, input_tokens: int, output_tokens: int) -> float | None:
+        """The price of these tokens, or None when no price was given."""
+        per_in = self.price_per_million_input_tokens
+        per_out = self.price_per_million_output_tokens
+        if per_in is None and per_out is None:
+            if self.price_per_million_tokens is None:
+                return None
+            per_in = per_out = self.price_per_million_tokens
+        return ((per_in or 0.0) * input_tokens + (per_out or 0.0) * output_tokens) / 1e6
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def load(self) -> None:
+        """Prepare for generation (the client is created lazily inside the event loop)."""
+
+    def unload(self) -> None:
+        """Close the client and the private event loop."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            self._run(self.aclose())
+        finally:
+            self._loop = None
+            loop.close()
+
+    async def aclose(self) -> None:
+        """Close network clients; called inside the private loop by ``unload``."""
+
+    # -- generation --------------------------------------------------------------------
+    async def agenerate(self, messages: ChatType, **generation_kwargs: Any) -> Generation:
+        """Generate for one chat input. Errors may be raised or returned in ``error``."""
+        msg = f"{type(self).__name__} must implement agenerate()"
+        raise NotImplementedError(msg)
+
+    async def agenerate_batch(self, inputs: Sequence[ChatType],
+                              **generation_kwargs: Any) -> list[Generation]:
+        """Generate for every input, at most ``max_concurrency`` at once, in input order.
+
+        An input that raises gets ``Generation(None, error=...)``; the others go on.
+        """
+        kwargs = {**(self.generation_kwargs or {}), **generation_kwargs}
+        limit = asyncio.Semaphore(max(1, int(self.max_concurrency or 1)))
+
+        async def one(messages: ChatType) -> Generation:
+            async with limit:
+                try:
+                    return await self.agenerate(messages, **kwargs)
+                except Exception as error:
+                    return Generation(None, error=self.scrub(f"{type(error).__name__}: {error}"))
+
+        return list(await asyncio.gather(*(one(m) for m in inputs)))
+
+    def generate(self, inputs: Sequence[ChatType], **generation_kwargs: Any) -> list[Generation]:
+        """Synchronous ``agenerate_batch``: runs in a private event loop of this LLM."""
+        return self._run(self.agenerate_batch(inputs, **generation_kwargs))
+
+    def scrub(self, text: str) -> str:
+        """``text`` with any secret of this LLM replaced (for error messages)."""
+        for name, field in self._fields.items():
+            value = getattr(self, name, None)
+            if field.secret and isinstance(value, str) and value:
+                text = text.replace(value, "<redacted>")
+        for value in self._extra_secrets():
+            if value:
+                text = text.replace(value, "<redacted>")
+        return text
+
+    def _extra_secrets(self) -> list[str]:
+        """Secrets not held in fields (e.g. a key read from the environment)."""
+        return []
+
+    def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``coro`` to completion in this LLM's private loop.
+
+        In a thread without a running loop (the step's own thread) the private loop runs
+        right here. Where a loop is already running (a Jupyter kernel's main thread), the
+        private loop runs in a helper thread and this call waits for it.
+        """
+        with self._loop_lock:
+            if self._loop is None or self._loop.is_closed():
+                self._loop = asyncio.new_event_loop()
+            loop = self._loop
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return loop.run_until_complete(coro)
+        with concurrent.futures.ThreadPoolExecutor(1, "distilabel_nb-llm") as pool:
+            return pool.submit(loop.run_until_complete, coro).result()

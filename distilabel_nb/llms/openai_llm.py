@@ -1,0 +1,143 @@
+"""``OpenAILLM``: any OpenAI-compatible chat completions server, through the openai SDK.
+
+OpenAI itself, vLLM, TGI, Ollama, llama.cpp server, LiteLLM...: ``base_url`` selects the
+server. The API key comes from ``api_key=`` or ``$OPENAI_API_KEY``; it is sent in the
+``Authorization`` header and is never part of a signature, a cache file, a log line, an
+error message or the report.
+
+Retries with exponential backoff on 408/409/429/5xx, timeouts and connection errors are
+the SDK's (``max_retries``; a server's ``Retry-After`` is honoured). An error that remains
+becomes that row's error: its output is None and the error is recorded in the row's
+metadata, and the row is retried on the next run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from distilabel_nb.fields import Secret
+from distilabel_nb.llms.base import LLM, ChatType, Generation
+
+__all__ = ["OpenAILLM", "to_openai_kwargs"]
+
+#: distilabel's generation kwarg names -> the chat completions API's.
+_RENAMED = {"max_new_tokens": "max_tokens", "stop_sequences": "stop"}
+
+
+def to_openai_kwargs(generation_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """distilabel-style generation kwargs as chat completions request fields.
+
+    ``max_new_tokens`` -> ``max_tokens``, ``stop_sequences`` -> ``stop``; ``temperature``,
+    ``top_p``, ``stop``, ``frequency_penalty``, ``presence_penalty``, ``seed``,
+    ``response_format``, ``logprobs``, ... pass as they are; ``extra_body`` is merged into
+    the request (server-specific fields such as vLLM's ``top_k``). None values are dropped.
+    """
+    body: dict[str, Any] = {}
+    for key, value in generation_kwargs.items():
+        if value is None:
+            continue
+        if key == "extra_body" and isinstance(value, dict):
+            body.update(value)
+            continue
+        body[_RENAMED.get(key, key)] = value
+    return body
+
+
+class OpenAILLM(LLM):
+    """Chat completions on an OpenAI-compatible server (``pip install openai``)."""
+
+    signature_skip: ClassVar[frozenset[str]] = LLM.signature_skip | {"http_transport"}
+
+    model: str
+    base_url: str | None = None
+    api_key: Secret[str] = None
+    max_retries: int = 6
+    #: Seconds per request attempt.
+    timeout: float = 120.0
+    #: "auto": a lean keep-alive transport for plain http:// servers (local inference
+    #: servers at high concurrency), the SDK's httpx transport otherwise; "httpx": always
+    #: the SDK's transport.
+    http_transport: str = "auto"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._client: Any = None
+
+    def _resolved_key(self) -> str:
+        key = self.api_key or os.environ.get("OPENAI_API_KEY")
+        if key:
+            return str(key)
+        if self.base_url is None:
+            msg = ("OpenAILLM needs an API key: pass api_key=... or set OPENAI_API_KEY (or "
+                   "give base_url= for a local server that needs none)")
+            raise ValueError(msg)
+        return "EMPTY"  # local servers (vLLM, llama.cpp) accept any key
+
+    def _extra_secrets(self) -> list[str]:
+        env = os.environ.get("OPENAI_API_KEY")
+        return [env] if env else []
+
+    def _make_client(self) -> Any:
+        try:
+            from openai import AsyncOpenAI
+        except ImportError as error:
+            msg = "OpenAILLM needs the openai package: pip install 'distilabel_nb[llm]'"
+            raise ImportError(msg) from error
+        base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        http_client = None
+        if self.http_transport == "auto" and base_url:
+            from distilabel_nb.llms.transport import make_http_client
+
+            http_client = make_http_client(base_url, float(self.timeout))
+        return AsyncOpenAI(api_key=self._resolved_key(), base_url=base_url,
+                           max_retries=int(self.max_retries), timeout=float(self.timeout),
+                           http_client=http_client)
+
+    def load(self) -> None:
+        self._resolved_key()  # fail early, before any row is sent
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+    async def agenerate(self, messages: ChatType, **generation_kwargs: Any) -> Generation:
+        if self._client is None:
+            self._client = self._make_client()
+        body = {"model": self.model, "messages": messages, **to_openai_kwargs(generation_kwargs)}
+        try:
+            # The SDK's generic POST: its auth, retries, timeouts and errors, without the
+            # typed-dict transform and model parsing of ``chat.completions.create`` that
+            # cost milliseconds of CPU per request (the body is plain JSON already).
+            data = await self._client.post("/chat/completions", body=body, cast_to=object)
+        except Exception as error:
+            return Generation(None, error=self.scrub(_describe_error(error)))
+        return _parse(data)
+
+
+def _parse(data: Any) -> Generation:
+    if not isinstance(data, dict):
+        return Generation(None, error=f"unexpected response: {str(data)[:200]}")
+    usage = data.get("usage") or {}
+    input_tokens = int(usage.get("prompt_tokens") or 0)
+    output_tokens = int(usage.get("completion_tokens") or 0)
+    choices = data.get("choices") or []
+    if not choices:
+        return Generation(None, input_tokens, output_tokens, error="the response has no choices")
+    message = choices[0].get("message") or {}
+    content = message.get("content")
+    if content is None and message.get("tool_calls"):
+        content = str(message["tool_calls"])
+    if content is None:
+        reason = choices[0].get("finish_reason")
+        return Generation(None, input_tokens, output_tokens,
+                          error=f"the response has no content (finish_reason={reason})")
+    return Generation(str(content), input_tokens, output_tokens)
+
+
+def _describe_error(error: BaseException) -> str:
+    status = getattr(error, "status_code", None)
+    message = getattr(error, "message", None) or str(error)
+    where = f" {status}" if status is not None else ""
+    return f"{type(error).__name__}{where}: {message}"

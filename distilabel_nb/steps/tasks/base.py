@@ -1,0 +1,237 @@
+"""``Task``: a row-wise step that asks an LLM, with a row-level cache.
+
+As in distilabel, a task turns each input row into a chat (``format_input``), sends the
+chats of a batch to its ``llm``, and turns each answer back into output columns
+(``format_output``). It also writes ``model_name`` and merges its entry into the
+``distilabel_metadata`` column: ``raw_input_<step>``, ``raw_output_<step>``,
+``statistics_<step>`` (``input_tokens``, ``output_tokens``) and ``error_<step>``.
+
+Row-level reuse: every answer is stored under the step's signature plus the values of
+the columns the task reads (``cache/rowcache.py``). A batch asks the LLM only for the
+rows the cache does not have, so adding rows costs only the new rows, and a batch that
+was not committed because some rows failed costs only those rows on the next run. Rows
+whose request failed get None outputs and their error in the metadata; they are never
+cached, and ``failed_rows`` tells the executor not to commit their batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import orjson
+import pyarrow as pa
+
+from distilabel_nb.cache.rowcache import RowCache, row_key
+from distilabel_nb.llms.base import LLM, ChatType, Generation
+from distilabel_nb.steps.base import Step, column_names
+from distilabel_nb.tables import rename_columns
+
+__all__ = ["METADATA", "Task", "TokenTally"]
+
+METADATA = "distilabel_metadata"
+
+
+@dataclasses.dataclass
+class TokenTally:
+    """Tokens of one task in its last run: spent now, and saved by the row cache."""
+
+    input_used: int = 0
+    output_used: int = 0
+    input_saved: int = 0
+    output_saved: int = 0
+
+    @property
+    def used(self) -> int:
+        return self.input_used + self.output_used
+
+    @property
+    def saved(self) -> int:
+        return self.input_saved + self.output_saved
+
+
+class Task(Step):
+    """Base of LLM tasks: implement ``inputs``, ``outputs``, ``format_input`` and
+    ``format_output``."""
+
+    row_wise: ClassVar[bool] = True
+    #: LLM calls wait on the network: the executor gives the step a thread of its own.
+    io_bound: ClassVar[bool] = True
+
+    llm: LLM
+    add_raw_output: bool = True
+    add_raw_input: bool = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rows: RowCache | None = None
+        self.tokens = TokenTally()
+
+    # -- what subclasses define ------------------------------------------------------
+    def format_input(self, row: dict[str, Any]) -> ChatType:
+        """The chat to send for one input row."""
+        msg = f"{type(self).__name__} must implement format_input()"
+        raise NotImplementedError(msg)
+
+    def format_output(self, output: str | None, row: dict[str, Any]) -> dict[str, Any]:
+        """The output columns for one answer (``output`` is None when the request failed)."""
+        msg = f"{type(self).__name__} must implement format_output()"
+        raise NotImplementedError(msg)
+
+    def key_columns(self, available: list[str]) -> list[str]:
+        """The columns whose values ``format_input`` reads: the row cache's key."""
+        declared = list(self.inputs) if isinstance(self.inputs, dict) else \
+            column_names(self.inputs)
+        return [c for c in declared if c in available]
+
+    def output_columns(self, available: list[str]) -> list[str]:
+        """Columns after this step (used by validation): inputs, outputs, metadata."""
+        new = [*column_names(self.outputs), METADATA]
+        return [c for c in available if c not in new] + new
+
+    # -- signature ---------------------------------------------------------------------
+    def signature_fields(self) -> dict[str, Any]:
+        description = super().signature_fields()
+        # Concurrency, retries, timeout and prices do not change the answers.
+        description["llm"] = self.llm.signature_description()
+        return description
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def load(self) -> None:
+        self.tokens = TokenTally()
+        self.llm.load()
+        if self.context is not None:
+            self._rows = RowCache(self.context.cache_dir / "rows")
+
+    def unload(self) -> None:
+        try:
+            self.llm.unload()
+        finally:
+            if self._rows is not None:
+                self._rows.close()
+                self._rows = None
+
+    def _reads_cache(self) -> bool:
+        """False when this run must recompute (cache disabled on the step or the run)."""
+        return bool(self.use_cache) and bool(getattr(self.context, "use_cache", True))
+
+    # -- failed rows -------------------------------------------------------------------
+    def failed_rows(self, table: pa.Table) -> int:
+        """How many rows of an output batch failed (the executor does not commit them)."""
+        if METADATA not in table.column_names:
+            return 0
+        column = table.column(METADATA)
+        if not pa.types.is_struct(column.type):
+            return 0
+        name = f"error_{self.name}"
+        if column.type.get_field_index(name) < 0:
+            return 0
+        errors = pa.chunked_array([chunk.field(name) for chunk in column.chunks],
+                                  type=column.type.field(name).type)
+        return len(errors) - errors.null_count
+
+    # -- running -----------------------------------------------------------------------
+    def process(self, *inputs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        """distilabel's interface: rows in, rows out (``run_batch`` is the fast path)."""
+        table = pa.Table.from_pylist(inputs[0]) if inputs and inputs[0] else pa.table({})
+        yield self._run_table(table).to_pylist()
+
+    def run_batch(self, tables: list[pa.Table]) -> pa.Table:
+        inverse = {data: own for own, data in self.input_mappings.items()}
+        table = rename_columns(tables[0], inverse) if len(tables) == 1 else \
+            _join(tables, inverse)
+        output = self._run_table(table)
+        output = rename_columns(output, self.input_mappings)
+        return rename_columns(output, self.output_mappings)
+
+    def _run_table(self, table: pa.Table) -> pa.Table:
+        n = table.num_rows
+        if n == 0:
+            return table
+        columns = self.key_columns(table.column_names)
+        rows = table.select(columns).to_pylist()
+        keys = [row_key(row) for row in rows]
+        signature = self.context.signature if self.context is not None else None
+        cached = {}
+        if self._rows is not None and signature is not None and self._reads_cache():
+            cached = self._rows.get_many(signature, keys)
+        todo: dict[str, int] = {}  # key -> first row index to compute (duplicates once)
+        for index, key in enumerate(keys):
+            if key not in cached and key not in todo:
+                todo[key] = index
+        every = [self.format_input(row) for row in rows] if self.add_raw_input else None
+        chats = [every[i] if every is not None else self.format_input(rows[i])
+                 for i in todo.values()]
+        fresh = dict(zip(todo, self.llm.generate(chats), strict=True)) if chats else {}
+        if self._rows is not None and signature is not None:
+            self._rows.put_many(signature, [
+                (key, {"text": g.text}, g.input_tokens, g.output_tokens)
+                for key, g in fresh.items() if g.error is None and g.text is not None])
+        generations: list[Generation] = []
+        reused = tokens_saved = 0
+        for key in keys:
+            if key in fresh:
+                generations.append(fresh[key])
+                continue
+            value, input_tokens, output_tokens = cached.get(key) or ({"text": None}, 0, 0)
+            generations.append(Generation(value.get("text"), input_tokens, output_tokens))
+            reused += 1
+            tokens_saved += input_tokens + output_tokens
+            self.tokens.input_saved += input_tokens
+            self.tokens.output_saved += output_tokens
+        for generation in fresh.values():
+            self.tokens.input_used += generation.input_tokens
+            self.tokens.output_used += generation.output_tokens
+        if self.context is not None:
+            failed = sum(1 for g in fresh.values() if g.error is not None)
+            self.context.count(reused=reused, computed=n - reused, failed=failed,
+                               tokens_used=sum(g.tokens for g in fresh.values()),
+                               tokens_saved=tokens_saved)
+        return self._build_output(table, rows, generations, every)
+
+    def _build_output(self, table: pa.Table, rows: list[dict[str, Any]],
+                      generations: list[Generation],
+                      raw_inputs: list[ChatType] | None) -> pa.Table:
+        outputs = [self.format_output(g.text if g.error is None else None, row)
+                   for g, row in zip(generations, rows, strict=True)]
+        names = list(dict.fromkeys(k for out in outputs for k in out))
+        new: dict[str, pa.Array] = {}
+        for name in names:
+            array = pa.array([out.get(name) for out in outputs])
+            new[name] = array.cast(pa.string()) if pa.types.is_null(array.type) else array
+        new["model_name"] = pa.array([self.llm.model_name] * len(rows), pa.string())
+        new[METADATA] = self._metadata(table, generations, raw_inputs)
+        kept = [c for c in table.column_names if c not in new]
+        arrays = [table.column(c) for c in kept] + list(new.values())
+        return pa.Table.from_arrays(arrays, names=kept + list(new))
+
+    def _metadata(self, table: pa.Table, generations: list[Generation],
+                  raw_inputs: list[ChatType] | None) -> pa.Array:
+        name = self.name
+        fields: dict[str, pa.Array] = {}
+        if METADATA in table.column_names and pa.types.is_struct(table.column(METADATA).type):
+            previous = table.column(METADATA).combine_chunks()
+            for i, field in enumerate(previous.type):
+                fields[field.name] = previous.field(i)
+        if raw_inputs is not None:
+            fields[f"raw_input_{name}"] = pa.array(
+                [orjson.dumps(chat).decode() for chat in raw_inputs], pa.string())
+        if self.add_raw_output:
+            fields[f"raw_output_{name}"] = pa.array([g.text for g in generations], pa.string())
+        fields[f"statistics_{name}"] = pa.StructArray.from_arrays(
+            [pa.array([g.input_tokens for g in generations], pa.int64()),
+             pa.array([g.output_tokens for g in generations], pa.int64())],
+            names=["input_tokens", "output_tokens"])
+        fields[f"error_{name}"] = pa.array([g.error for g in generations], pa.string())
+        return pa.StructArray.from_arrays(list(fields.values()), names=list(fields))
+
+
+def _join(tables: list[pa.Table], inverse: dict[str, str]) -> pa.Table:
+    """Several predecessors: their columns side by side (first one wins on a name)."""
+    columns: dict[str, Any] = {}
+    for table in tables:
+        table = rename_columns(table, inverse)
+        for name in table.column_names:
+            columns.setdefault(name, table.column(name))
+    return pa.table(columns)
