@@ -81,14 +81,21 @@ class PipelineMagics(Magics):
         if args.plan:
             if graph is not None:
                 graph.plan()
+                _refresh(graph)
             else:
                 print(pipeline.plan(use_cache=use_cache, recompute=recompute))
             return
-        distiset = pipeline.run(use_cache=use_cache, recompute=recompute,
-                                progress=graph is None)
+        try:
+            distiset = pipeline.run(use_cache=use_cache, recompute=recompute,
+                                    progress=graph is None)
+        except BaseException:
+            if graph is not None:
+                _refresh(graph)      # the stored picture shows the failed step
+            raise
         shell.user_ns[args.out] = distiset
         if graph is not None:
             graph.set_result(distiset)
+            _refresh(graph)
         elif pipeline.last_run is not None:
             print(pipeline.last_run)
 
@@ -97,9 +104,10 @@ class PipelineMagics(Magics):
         __tracebackhide__ = True
         shell = self.shell
         assert shell is not None
-        source = shell.transform_cell(cell)
+        # One blank line for the magic's own line, so tracebacks count lines as the cell.
+        source = "\n" + shell.transform_cell(cell)
         number = shell.execution_count
-        filename = shell.compile.cache(source, number, raw_code=cell)
+        filename = shell.compile.cache(source, number, raw_code="\n" + cell)
         code = shell.compile(source, filename, "exec")
         exec(code, shell.user_ns)  # running the cell is what a cell magic is for
 
@@ -115,7 +123,9 @@ class PipelineMagics(Magics):
         except ImportError as error:
             print(f"(no cache graph: {error}; pip install 'distilabel_nb[notebook]')")
             return None
-        display(graph)
+        # The display is updated after the run so that the static picture stored with it
+        # (what nbconvert and GitHub show) is the final one, not the pending one.
+        graph._display_handle = display(graph, display_id=True)
         return graph
 
     @line_magic
@@ -159,6 +169,12 @@ class PipelineMagics(Magics):
         if code not in (0, None):
             msg = f"%pipeline_cache {line}: failed (exit status {code})\n{_CACHE_USAGE}"
             raise UsageError(msg)
+
+
+def _refresh(graph: Any) -> None:
+    handle = getattr(graph, "_display_handle", None)
+    if handle is not None:
+        handle.update(graph)
 
 
 _CACHE_USAGE = ("usage: %pipeline_cache [ls | show NAME | clear NAME [--step STEP] | "

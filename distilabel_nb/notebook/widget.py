@@ -141,6 +141,7 @@ class CacheGraph(anywidget.AnyWidget):
             self._load_report(pipeline.last_run)
             self.mode = "plan" if pipeline.last_run.planned else "done"
             self.message = self._summary(pipeline.last_run)
+            self._load_previews()
         remembered = _last_selected.get(pipeline.name, "")
         if remembered in pipeline.steps:
             self.selected = remembered
@@ -190,6 +191,8 @@ class CacheGraph(anywidget.AnyWidget):
                 self.mode = "failed" if event.message else "done"
                 self.runs += 1
                 self.message = self._summary(report)
+        if event.kind == "run_finished" and not event.message:
+            self._load_previews()
         urgent = event.kind in ("run_started", "step_finished", "run_finished")
         self._request_flush(urgent)
 
@@ -294,9 +297,13 @@ class CacheGraph(anywidget.AnyWidget):
 
     # -- results -----------------------------------------------------------------------
     def set_result(self, distiset: Any) -> None:
-        """Keep the first rows of each step for the side panel (leaves from the Distiset,
-        other steps from ``pipeline.preview`` when the engine offers it)."""
+        """Keep the first rows of each step for the side panel: from ``pipeline.preview``
+        (the cache), else, for leaves, from the Distiset."""
         self.distiset = distiset
+        self._load_previews(distiset)
+        self._flush()
+
+    def _load_previews(self, distiset: Any = None) -> None:
         results: dict[str, Any] = {}
         preview = getattr(self.pipeline, "preview", None)
         leaves = self.pipeline.dag.leaves()
@@ -314,9 +321,11 @@ class CacheGraph(anywidget.AnyWidget):
                 results[name] = _preview(table)
             except Exception:  # same: odd values must not break the graph
                 results[name] = None
+            report = self._builder.steps.get(name)
+            if results[name] is not None and report is not None and report.rows:
+                results[name]["total"] = report.rows
         with self._lock:
             self._results = results
-        self._flush()
 
     # -- cache switches ----------------------------------------------------------------
     def set_use_cache(self, step: str, use_cache: bool) -> None:

@@ -1,0 +1,159 @@
+"""%%pipeline and %pipeline_cache in a real IPython shell."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("IPython")
+pytest.importorskip("anywidget")
+
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import start_ipython
+
+from distilabel_nb.notebook import overrides
+from distilabel_nb.notebook.widget import CacheGraph
+
+pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz's dot")
+
+BODY = '''
+from distilabel_nb.steps import LoadDataFromDicts, StepInput, step
+
+@step(inputs=["text"], outputs=["n"])
+def Count(inputs: StepInput):
+    for row in inputs:
+        row["n"] = len(row["text"])   # EDIT
+    yield inputs
+
+@step(inputs=["n"], outputs=["double"])
+def Double(inputs: StepInput):
+    for row in inputs:
+        row["double"] = row["n"] * 2
+    yield inputs
+
+load = LoadDataFromDicts(name="load", batch_size=4, data=[{"text": "x" * i} for i in range(10)])
+count = Count(name="count")
+double = Double(name="double")
+load >> count >> double
+'''
+
+
+@pytest.fixture(scope="module")
+def ip() -> Any:
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "distilabel_nb")
+    return shell
+
+
+@pytest.fixture(autouse=True)
+def _clean(ip: Any) -> Iterator[None]:
+    overrides.clear_overrides()
+    for name in ("pipeline", "distiset", "result"):
+        ip.user_ns.pop(name, None)
+    yield
+    overrides.clear_overrides()
+
+
+def cell(ip: Any, line: str, body: str = BODY) -> Any:
+    return ip.run_cell_magic("pipeline", line, body)
+
+
+def statuses(ip: Any) -> dict[str, str]:
+    return dict(ip.user_ns["pipeline"].last_run.statuses())
+
+
+def test_load_and_unload_are_symmetric(ip: Any) -> None:
+    magics = ip.magics_manager.magics
+    assert "pipeline" in magics["cell"] and "pipeline_cache" in magics["line"]
+    ip.run_line_magic("unload_ext", "distilabel_nb")
+    assert "pipeline" not in magics["cell"] and "pipeline_cache" not in magics["line"]
+    ip.run_line_magic("load_ext", "distilabel_nb")
+    assert "pipeline" in magics["cell"] and "pipeline_cache" in magics["line"]
+
+
+def test_run_binds_pipeline_and_distiset_then_hits(ip: Any, cache_dir: pathlib.Path) -> None:
+    cell(ip, f"demo --cache-dir {cache_dir}")
+    pipeline = ip.user_ns["pipeline"]
+    assert pipeline.name == "demo" and list(pipeline.steps) == ["load", "count", "double"]
+    assert statuses(ip) == dict.fromkeys(pipeline.steps, "miss")
+    table = ip.user_ns["distiset"]["default"]["train"]
+    assert table.column("double").to_pylist() == [2 * i for i in range(10)]
+    cell(ip, f"demo --cache-dir {cache_dir}")
+    assert statuses(ip) == dict.fromkeys(pipeline.steps, "hit")
+    assert ip.user_ns["distiset"]["default"]["train"].equals(table)
+
+
+def test_editing_a_step_body_reruns_it_and_its_descendants(ip: Any,
+                                                           cache_dir: pathlib.Path) -> None:
+    cell(ip, f"edit --cache-dir {cache_dir}")
+    cell(ip, f"edit --cache-dir {cache_dir}", BODY.replace("# EDIT", "# only a comment"))
+    assert statuses(ip) == {"load": "hit", "count": "hit", "double": "hit"}
+    cell(ip, f"edit --cache-dir {cache_dir}",
+         BODY.replace('len(row["text"])', 'len(row["text"]) + 1'))
+    assert statuses(ip) == {"load": "hit", "count": "miss", "double": "miss"}
+    assert "code" in ip.user_ns["pipeline"].last_run["count"].reason
+    assert ip.user_ns["distiset"]["default"]["train"].column("n").to_pylist()[:2] == [1, 2]
+
+
+def test_options(ip: Any, cache_dir: pathlib.Path) -> None:
+    cell(ip, f"opts --cache-dir {cache_dir} --out result")
+    assert "result" in ip.user_ns and "distiset" not in ip.user_ns
+    cell(ip, f"opts --cache-dir {cache_dir} --out result --recompute count")
+    assert statuses(ip) == {"load": "hit", "count": "miss", "double": "miss"}
+    cell(ip, f"opts --cache-dir {cache_dir} --no-cache")
+    assert statuses(ip) == dict.fromkeys(["load", "count", "double"], "miss")
+    ip.user_ns.pop("distiset")
+    ip.user_ns["pipeline"].last_run = None
+    cell(ip, f"opts --plan --cache-dir {cache_dir}")
+    assert "distiset" not in ip.user_ns                 # --plan runs nothing
+    assert ip.user_ns["pipeline"].last_run is None
+
+
+def test_clicked_switch_applies_to_the_next_cell_run(ip: Any, cache_dir: pathlib.Path) -> None:
+    cell(ip, f"click --cache-dir {cache_dir}")
+    CacheGraph(ip.user_ns["pipeline"], live=False).toggle("count")
+    cell(ip, f"click --cache-dir {cache_dir}")
+    assert statuses(ip) == {"load": "hit", "count": "miss", "double": "miss"}
+    assert ip.user_ns["pipeline"].steps["count"].use_cache is False
+    assert ip.user_ns["pipeline"].last_run["count"].reason == "cache disabled on this step"
+
+
+@pytest.mark.parametrize("line", ["", "--bogus demo", "demo --out 1x", "demo extra",
+                                  "demo --recompute"])
+def test_bad_arguments_raise_usage_error(ip: Any, line: str) -> None:
+    with pytest.raises(UsageError, match=r"usage: %%pipeline \[--no-cache\]"):
+        cell(ip, line)
+
+
+def test_unknown_recompute_step_and_empty_cell(ip: Any, cache_dir: pathlib.Path) -> None:
+    with pytest.raises(UsageError, match=r"no step named 'nope'.*load, count, double"):
+        cell(ip, f"x --cache-dir {cache_dir} --recompute nope")
+    with pytest.raises(UsageError, match="the cell is empty"):
+        cell(ip, "x", "  \n")
+
+
+def test_error_in_the_body_is_a_normal_traceback(ip: Any, cache_dir: pathlib.Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    source = f"%%pipeline boom --cache-dir {cache_dir}\nx = 1\nfor i in range(2):\n    1 / 0\n"
+    result = ip.run_cell(source)
+    assert isinstance(result.error_in_exec, ZeroDivisionError)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "----> 4     1 / 0" in text    # the body's frame, numbered as in the cell
+    assert "ZeroDivisionError" in text
+
+
+def test_pipeline_cache_magic(ip: Any, cache_dir: pathlib.Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    cell(ip, f"cached --cache-dir {cache_dir}")
+    capsys.readouterr()
+    ip.run_line_magic("pipeline_cache", f"ls --cache-dir {cache_dir}")
+    assert "cached" in capsys.readouterr().out
+    ip.run_line_magic("pipeline_cache", f"show cached --cache-dir {cache_dir}")
+    assert "count" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="usage: %pipeline_cache"):
+        ip.run_line_magic("pipeline_cache", "frobnicate")
