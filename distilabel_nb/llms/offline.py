@@ -17,7 +17,7 @@ from distilabel_nb.llms.base import LLM, ChatType, Generation
 
 __all__ = ["OfflineLLM"]
 
-_WORDS = ("clear", "brief", "careful", "useful", "plain", "honest", "precise", "friendly")
+_WORDS = ("clear", "brief", "careful", "useful", "plain", "thoughtful", "precise", "friendly")
 
 
 class OfflineLLM(LLM):
