@@ -17,6 +17,7 @@ import pathlib
 import threading
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -69,14 +70,58 @@ def _compression() -> str | None:
 _COMPRESSION = _compression()
 
 
+class _DecodedCache:
+    """Decoded segments shared by every store of the process, up to a byte budget.
+
+    An entry is served only while the file's size and modification time are unchanged,
+    so a file damaged or removed behind our back is read (and caught) again. A notebook
+    that re-runs a cell gets its hit from memory.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self.entries: collections.OrderedDict[tuple[str, str], tuple[Any, pa.Table]] = (
+            collections.OrderedDict())
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], stamp: Any) -> pa.Table | None:
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None or entry[0] != stamp:
+                return None
+            self.entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: tuple[str, str], stamp: Any, table: pa.Table) -> None:
+        size = table.get_total_buffer_size()
+        if size > self.budget // 4:
+            return
+        with self.lock:
+            old = self.entries.pop(key, None)
+            if old is not None:
+                self.used -= old[1].get_total_buffer_size()
+            self.entries[key] = (stamp, table)
+            self.used += size
+            while self.used > self.budget and self.entries:
+                _, (_, dropped) = self.entries.popitem(last=False)
+                self.used -= dropped.get_total_buffer_size()
+
+    def forget(self, path: str) -> None:
+        with self.lock:
+            for key in [k for k in self.entries if k[0] == path]:
+                self.used -= self.entries.pop(key)[1].get_total_buffer_size()
+
+
+_DECODED = _DecodedCache(int(os.environ.get("DISTILABEL_NB_MEMORY_CACHE_MB", "256")) << 20)
+
+
 class SegmentStore:
     """Reads and writes segment files below ``base`` on ``filesystem``."""
 
     def __init__(self, base: str, filesystem: pafs.FileSystem | None = None) -> None:
         self.fs = filesystem or pafs.LocalFileSystem()
         self.base = base.rstrip("/")
-        self._decoded: collections.OrderedDict[str, pa.Table] = collections.OrderedDict()
-        self._lock = threading.Lock()
         self._dirs: set[str] = set()
         #: On the local filesystem, files and folders are created user-only.
         self.local = isinstance(self.fs, pafs.LocalFileSystem)
@@ -132,15 +177,30 @@ class SegmentStore:
             self._dirs.discard(final.rsplit("/", 1)[0])
             final = f"{self._dir_for(key)}/{name}"
             self._write_file(final, data)
+        _DECODED.put((final, checksum), self._stamp(final), table)
         return SegmentFile(path=final, nbytes=data.size, checksum=checksum)
+
+    def _stamp(self, path: str) -> Any:
+        """What identifies a file's current content cheaply: size and mtime."""
+        try:
+            if self.local:
+                info = os.stat(path)
+                return (info.st_size, info.st_mtime_ns)
+            file_info = self.fs.get_file_info(path)
+            return (file_info.size, file_info.mtime_ns)
+        except OSError:
+            return None
 
     def read(self, path: str, checksum: str) -> pa.Table:
         """A whole segment; raises ``CorruptSegmentError`` on any damage."""
-        with self._lock:
-            cached = self._decoded.get(path)
+        stamp = self._stamp(path)
+        if stamp is not None:
+            cached = _DECODED.get((path, checksum), stamp)
             if cached is not None:
-                self._decoded.move_to_end(path)
                 return cached
+        return self._read_file(path, checksum, stamp)
+
+    def _read_file(self, path: str, checksum: str, stamp: Any) -> pa.Table:
         try:
             with self.fs.open_input_file(path) as source:
                 data = source.read_buffer()
@@ -152,23 +212,20 @@ class SegmentStore:
             table = pa.ipc.open_file(data).read_all()
         except (pa.ArrowInvalid, OSError) as error:
             raise CorruptSegmentError(path, f"not a valid Arrow file ({error})") from error
-        with self._lock:
-            self._decoded[path] = table
-            while len(self._decoded) > 8:
-                self._decoded.popitem(last=False)
+        if stamp is not None:
+            _DECODED.put((path, checksum), stamp, table)
         return table
 
     def verify(self, path: str, checksum: str) -> bool:
         """Whether a segment is intact (readable and matching its checksum)."""
         try:
-            self.read(path, checksum)
+            self._read_file(path, checksum, None)
         except CorruptSegmentError:
             return False
         return True
 
     def delete(self, paths: Sequence[str]) -> None:
         for path in paths:
-            with self._lock:
-                self._decoded.pop(path, None)
+            _DECODED.forget(path)
             with contextlib.suppress(FileNotFoundError, OSError):
                 self.fs.delete_file(path)
