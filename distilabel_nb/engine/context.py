@@ -21,6 +21,8 @@ class StepContext:
     key: str
     signature: str
     cache_dir: pathlib.Path
+    #: Set when the run is stopping (Ctrl-C, a failure elsewhere): long calls should end.
+    stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
     rows_reused: int = 0
     rows_computed: int = 0
     rows_failed: int = 0

@@ -155,7 +155,7 @@ class Executor:
         outcome.rows_done = plan.rows_reused
         start = time.perf_counter()
         step.context = outcome.context = StepContext(
-            self.pipeline.name, name, plan.key, plan.signature, self.store_dir)
+            self.pipeline.name, name, plan.key, plan.signature, self.store_dir, self.stop)
         try:
             step.load()
             try:
