@@ -132,6 +132,7 @@ def _runs(manifest: Manifest, pipeline: str | None = None) -> list[dict[str, Any
     if pipeline is not None:
         sql += " WHERE pipeline=?"
         params = (pipeline,)
+    sql += " ORDER BY rowid"  # the order of the last run: topological
     names = ("pipeline", "step", "key", "status", "rows", "bytes", "seconds", "finished")
     return [dict(zip(names, row, strict=True)) for row in manifest.query(sql, params)]
 
@@ -256,8 +257,8 @@ def cache_clear(root: str | os.PathLike[str] | None, name: str,
             raise KeyError(msg)
         wanted = _pipeline_keys(keys, runs, name, step)
         gone, paths = manifest.evict(wanted)
-        if len(gone) == len(wanted):
-            manifest.forget_runs(name, step)
+        if step is None and len(gone) == len(wanted):
+            manifest.forget_runs(name)  # the pipeline leaves the listing
     finally:
         manifest.close()
     remove_files(paths)
