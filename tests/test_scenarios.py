@@ -457,3 +457,37 @@ def test_two_processes_running_the_same_pipeline_both_get_exact_rows(
     third = subprocess.run([sys.executable, str(script), str(cache_dir)], capture_output=True,
                            text=True, timeout=120, check=True)
     assert json.loads(third.stdout) == want
+
+
+def test_dry_run_runs_one_row_and_never_touches_the_real_cache(
+        cache_dir: pathlib.Path, calls: CallLog) -> None:
+    pipeline = build(cache_dir, calls)
+    distiset = pipeline.dry_run()
+    assert rows_of(distiset) == expected()[:1]
+    assert calls.rows("length") == 1
+    assert not (cache_dir / "v1" / "data").exists()
+    calls.clear()
+    assert rows_of(pipeline.run(progress=False)) == expected()
+    assert calls.rows("length") == len(ROWS)
+
+
+def test_changing_the_generator_batch_size_reuses_a_complete_cache(
+        cache_dir: pathlib.Path, calls: CallLog) -> None:
+    build(cache_dir, calls).run(progress=False)
+    calls.clear()
+    pipeline = build(cache_dir, calls, batch_size=20)
+    assert rows_of(pipeline.run(progress=False)) == expected()
+    assert calls.calls == []
+
+
+def test_changing_the_batch_size_after_an_interrupted_run_recomputes_cleanly(
+        cache_dir: pathlib.Path, calls: CallLog) -> None:
+    with pytest.raises(StepFailedError):
+        build(cache_dir, calls, fail_at=160).run(progress=False)
+    calls.clear()
+    pipeline = build(cache_dir, calls, batch_size=20)
+    assert rows_of(pipeline.run(progress=False)) == expected()
+    assert pipeline.last_run is not None
+    assert pipeline.last_run["upper"].status == "miss"
+    assert "batch size changed" in pipeline.last_run["upper"].reason
+    assert calls.rows("upper") == len(ROWS)

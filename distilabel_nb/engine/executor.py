@@ -76,6 +76,8 @@ class Executor:
         self.emit = emit
         self.stop = threading.Event()
         self.backend: Backend = backend or LocalBackend()
+        #: Rows a generator yields at most (a dry run), None for all.
+        self.row_limit: int | None = None
         self.channels: dict[str, Channel] = {}
         self.outcomes: dict[str, _StepOutcome] = {}
         self.corrupt: CorruptSegmentError | None = None
@@ -207,12 +209,16 @@ class Executor:
         for index, table in enumerate(step.generate()):
             if self.stop.is_set():
                 raise RunStopped(name)
+            if self.row_limit is not None:  # a dry run: one small batch per generator
+                table = table.slice(0, self.row_limit)
             count = index + 1
             if index in plan.state.batches:
                 continue
             outcome.batch = index
             self._after_batch(name, plan, channel, writer, outcome, index, table, False)
             yield True
+            if self.row_limit is not None:
+                break
         outcome.batch = None
         return count
 

@@ -194,6 +194,38 @@ class Pipeline:
         finally:
             self._run_lock.release()
 
+    def dry_run(self, parameters: Mapping[str, Any] | None = None,
+                batch_size: int = 1) -> Distiset:
+        """Run every step on the first ``batch_size`` rows only, in a throwaway cache:
+        the real cache is neither read nor written (distilabel's dry run wrote one-row
+        outputs into it, and the next real run hung)."""
+        import tempfile
+
+        saved = (self.cache_dir, self._manifest, self._store)
+        with tempfile.TemporaryDirectory(prefix="distilabel-nb-dry-run-") as tmp:
+            self.cache_dir, self._manifest, self._store = tmp, None, None
+            try:
+                self._prepare(parameters)
+                manifest, store = self._cache()
+                plans = make_plan(self, manifest)
+                executor = Executor(self, plans, store, manifest, lambda event: None)
+                executor.row_limit = max(1, batch_size)
+                executor.run()
+                failed = [(n, o) for n, o in executor.outcomes.items() if o.error is not None]
+                if failed:
+                    name, outcome = failed[0]
+                    assert outcome.error is not None
+                    raise StepFailedError(name, outcome.batch, outcome.rows_span,
+                                          outcome.error) from outcome.error
+                leaves = self.dag.leaves()
+                return Distiset({("default" if len(leaves) == 1 else leaf):
+                                 {"train": executor.channels[leaf].all_rows()}
+                                 for leaf in leaves})
+            finally:
+                if self._manifest is not None:
+                    self._manifest.close()
+                self.cache_dir, self._manifest, self._store = saved
+
     def _forget_corrupt(self, error: CorruptSegmentError, last: bool) -> None:
         """One damaged file was found: check every file of this pipeline's steps, warn
         once per damaged step and forget those files, so the next attempt recomputes."""
