@@ -172,30 +172,39 @@ class Manifest:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False,
                                isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        check = conn.execute("PRAGMA quick_check").fetchone()
-        if check is None or check[0] != "ok":
-            conn.close()
-            raise sqlite3.DatabaseError(f"integrity check failed: {check}")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
-        for table in ("segments", "outputs"):  # databases from before row checksums
-            columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
-            if "sig" not in columns:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN sig TEXT")
-        row = conn.execute("SELECT v FROM meta WHERE k='cache_version'").fetchone()
-        if row is None:
+        try:
+            self._check_version(conn)  # before anything writes to a foreign cache
+            conn.execute("PRAGMA journal_mode=WAL")
+            check = conn.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            for table in ("segments", "outputs"):  # databases from before row checksums
+                columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
+                if "sig" not in columns:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN sig TEXT")
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('cache_version', ?)",
                          (str(CACHE_VERSION),))
-        elif row[0] != str(CACHE_VERSION):
+        except BaseException:
             conn.close()
+            raise
+        return conn
+
+    def _check_version(self, conn: sqlite3.Connection) -> None:
+        """Refuse a manifest written in another cache format, without touching it."""
+        has_meta = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        if not has_meta:
+            return
+        row = conn.execute("SELECT v FROM meta WHERE k='cache_version'").fetchone()
+        if row is not None and row[0] != str(CACHE_VERSION):
             msg = (
                 f"the cache at {self.path.parent} was written in cache format {row[0]!r}; "
                 f"this version of distilabel_nb reads format {CACHE_VERSION} only and leaves "
                 "it untouched: use another cache_dir, or delete that folder"
             )
             raise CacheVersionError(msg)
-        return conn
 
     def close(self) -> None:
         with self._lock:
