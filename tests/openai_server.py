@@ -1,7 +1,8 @@
 """A small OpenAI-compatible HTTP server for the tests and the LLM benchmark.
 
 Real HTTP/1.1 with keep-alive on 127.0.0.1, written on ``asyncio`` streams (no extra
-dependency). It implements ``POST /v1/chat/completions`` (and ``GET /v1/models``),
+dependency). It implements ``POST /v1/chat/completions`` (and ``GET /v1/models``, and
+``GET /v1/stats`` with the request count),
 answers deterministically from the prompt and the sampling parameters, reports ``usage``,
 counts requests, records the ``Authorization`` header, can fail chosen prompts, and can
 wait a fixed latency before answering.
@@ -158,6 +159,8 @@ class OpenAIServer:
 
     async def _respond(self, method: str, path: str, headers: dict[str, str],
                        raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if method == "GET" and path.rstrip("/").endswith("/stats"):
+            return 200, {"count": self.count, "failures": self.failures}, {}
         if method == "GET" and path.rstrip("/").endswith("/models"):
             return 200, {"object": "list", "data": [{"id": "test-model", "object": "model"}]}, {}
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
