@@ -150,6 +150,14 @@ class Manifest:
     def _abs(self, path: str) -> str:
         return path if os.path.isabs(path) or "://" in path else f"{self.base}/{path}"
 
+    def _inside(self, path: str) -> bool:
+        """Whether a recorded path names a file of this cache's data folder (a damaged or
+        planted row could name any file: such a path is never read nor deleted)."""
+        if "://" in path:
+            return True
+        full = os.path.normpath(self._abs(path))
+        return full.startswith(os.path.join(self.base, "data") + os.sep)
+
     def _open(self) -> sqlite3.Connection:
         try:
             return self._connect()
@@ -283,7 +291,7 @@ class Manifest:
                 paths: list[str] = []
                 for key in gone:
                     paths += [self._abs(r[0]) for r in self._conn.execute(
-                        "SELECT path FROM segments WHERE key=?", (key,))]
+                        "SELECT path FROM segments WHERE key=?", (key,)) if self._inside(r[0])]
                     self._conn.execute("DELETE FROM segments WHERE key=?", (key,))
                     self._conn.execute("DELETE FROM outputs WHERE key=?", (key,))
             except BaseException:
@@ -321,7 +329,7 @@ class Manifest:
         for first, rows, path, nbytes, checksum, chunk, sig in segments:
             counts = _counts(rows)
             intact = sig is None or sig == _sig(key, first, rows, path, nbytes, checksum, chunk)
-            if counts is None or not intact:
+            if counts is None or not intact or not self._inside(path):
                 self._damaged(key, step, f"the record of {path}", path=path)
                 continue
             if state.chunk is not None and chunk != state.chunk:
@@ -382,7 +390,8 @@ class Manifest:
         marks = ",".join("?" * len(keys))
         with self._lock:
             paths = [self._abs(row[0]) for row in self._conn.execute(
-                f"SELECT path FROM segments WHERE key IN ({marks})", keys)]
+                f"SELECT path FROM segments WHERE key IN ({marks})", keys)
+                if self._inside(row[0])]
             self._transaction([
                 (f"DELETE FROM segments WHERE key IN ({marks})", keys),
                 (f"DELETE FROM outputs WHERE key IN ({marks})", keys),
