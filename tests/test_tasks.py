@@ -297,3 +297,13 @@ def test_use_cache_false_on_the_task_recomputes_every_row(tmp_path, server):
     pipeline.steps["gen"].use_cache = False
     pipeline.run(progress=False)
     assert server.count == 4
+
+
+def test_tokens_in_a_cached_output(tmp_path):
+    with Pipeline(name="tok", cache_dir=tmp_path) as pipeline:
+        load = LoadDataFromDicts(data=prompts(3))
+        gen = TextGeneration(name="gen", llm=OfflineLLM())
+        load >> gen
+    table = pipeline.run(progress=False)["default"]["train"]
+    assert gen.tokens_in(table) == pipeline.last_run["gen"].tokens_used > 0
+

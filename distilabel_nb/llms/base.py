@@ -13,7 +13,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from distilabel_nb.cache.source import class_code_fingerprints
@@ -119,26 +119,34 @@ class LLM(Fielded):
         raise NotImplementedError(msg)
 
     async def agenerate_batch(self, inputs: Sequence[ChatType],
+                              on_result: Callable[[int, Generation], None] | None = None,
                               **generation_kwargs: Any) -> list[Generation]:
         """Generate for every input, at most ``max_concurrency`` at once, in input order.
 
         An input that raises gets ``Generation(None, error=...)``; the others go on.
+        ``on_result(index, generation)`` is called as each one completes.
         """
         kwargs = {**(self.generation_kwargs or {}), **generation_kwargs}
         limit = asyncio.Semaphore(max(1, int(self.max_concurrency or 1)))
 
-        async def one(messages: ChatType) -> Generation:
+        async def one(index: int, messages: ChatType) -> Generation:
             async with limit:
                 try:
-                    return await self.agenerate(messages, **kwargs)
+                    result = await self.agenerate(messages, **kwargs)
                 except Exception as error:
-                    return Generation(None, error=self.scrub(f"{type(error).__name__}: {error}"))
+                    result = Generation(None,
+                                        error=self.scrub(f"{type(error).__name__}: {error}"))
+            if on_result is not None:
+                on_result(index, result)
+            return result
 
-        return list(await asyncio.gather(*(one(m) for m in inputs)))
+        return list(await asyncio.gather(*(one(i, m) for i, m in enumerate(inputs))))
 
-    def generate(self, inputs: Sequence[ChatType], **generation_kwargs: Any) -> list[Generation]:
+    def generate(self, inputs: Sequence[ChatType],
+                 on_result: Callable[[int, Generation], None] | None = None,
+                 **generation_kwargs: Any) -> list[Generation]:
         """Synchronous ``agenerate_batch``: runs in a private event loop of this LLM."""
-        return self._run(self.agenerate_batch(inputs, **generation_kwargs))
+        return self._run(self.agenerate_batch(inputs, on_result, **generation_kwargs))
 
     def scrub(self, text: str) -> str:
         """``text`` with any secret of this LLM replaced (for error messages)."""

@@ -31,6 +31,8 @@ from distilabel_nb.tables import rename_columns
 __all__ = ["METADATA", "Task", "TokenTally"]
 
 METADATA = "distilabel_metadata"
+#: Answers written to the row cache together while a batch is being generated.
+_FLUSH_EVERY = 64
 
 
 @dataclasses.dataclass
@@ -131,6 +133,23 @@ class Task(Step):
                                   type=column.type.field(name).type)
         return len(errors) - errors.null_count
 
+    def tokens_in(self, table: pa.Table) -> int:
+        """The tokens the rows of an output table cost (from ``statistics_<step>``): what a
+        batch-level cache hit on this step saved."""
+        if METADATA not in table.column_names:
+            return 0
+        column = table.column(METADATA)
+        name = f"statistics_{self.name}"
+        if not pa.types.is_struct(column.type) or column.type.get_field_index(name) < 0:
+            return 0
+        total = 0
+        for chunk in column.chunks:
+            stats = chunk.field(name)
+            for part in ("input_tokens", "output_tokens"):
+                values = stats.field(part).to_pylist()
+                total += sum(v for v in values if v)
+        return total
+
     # -- running -----------------------------------------------------------------------
     def process(self, *inputs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         """distilabel's interface: rows in, rows out (``run_batch`` is the fast path)."""
@@ -163,11 +182,8 @@ class Task(Step):
         every = [self.format_input(row) for row in rows] if self.add_raw_input else None
         chats = [every[i] if every is not None else self.format_input(rows[i])
                  for i in todo.values()]
-        fresh = dict(zip(todo, self.llm.generate(chats), strict=True)) if chats else {}
-        if self._rows is not None and signature is not None:
-            self._rows.put_many(signature, [
-                (key, {"text": g.text}, g.input_tokens, g.output_tokens)
-                for key, g in fresh.items() if g.error is None and g.text is not None])
+        fresh = dict(zip(todo, self._generate(chats, list(todo), signature), strict=True)) \
+            if chats else {}
         generations: list[Generation] = []
         reused = tokens_saved = 0
         for key in keys:
@@ -189,6 +205,32 @@ class Task(Step):
                                tokens_used=sum(g.tokens for g in fresh.values()),
                                tokens_saved=tokens_saved)
         return self._build_output(table, rows, generations, every)
+
+    def _generate(self, chats: list[ChatType], keys: list[str],
+                  signature: str | None) -> list[Generation]:
+        """Ask the LLM; successful answers go to the row cache as they arrive (in groups),
+        so a run that dies mid-batch keeps the answers it already paid for."""
+        cache = self._rows
+        if cache is None or signature is None:
+            return self.llm.generate(chats)
+        pending: list[tuple[str, Any, int, int]] = []
+
+        def flush() -> None:
+            if pending:
+                cache.put_many(signature, pending[:])
+                pending.clear()
+
+        def on_result(index: int, generation: Generation) -> None:
+            if generation.error is None and generation.text is not None:
+                pending.append((keys[index], {"text": generation.text},
+                                generation.input_tokens, generation.output_tokens))
+                if len(pending) >= _FLUSH_EVERY:
+                    flush()
+
+        try:
+            return self.llm.generate(chats, on_result)
+        finally:
+            flush()
 
     def _build_output(self, table: pa.Table, rows: list[dict[str, Any]],
                       generations: list[Generation],
