@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 ARTIFACTS = pathlib.Path(__file__).parent.parent / "test-artifacts"
 
 PIPELINE_CELL = '''%%pipeline browser-demo --cache-dir {cache}
+import time
 from distilabel_nb.steps import LoadDataFromDicts, StepInput, step
 
 @step(inputs=["instruction"], outputs=["n_chars"])
@@ -35,6 +36,7 @@ def Shout(inputs: StepInput):
 
 @step(inputs=["n_chars"], outputs=["long"])
 def IsLong(inputs: StepInput):
+    time.sleep(0.4)   # slow enough to be seen running
     for row in inputs:
         row["long"] = row["n_chars"] > 12
     yield inputs
@@ -43,7 +45,7 @@ load = LoadDataFromDicts(name="load", batch_size=10,
                          data=[{{"instruction": f"question number {{i}}"}} for i in range(40)])
 count = CountChars(name="count")
 shout = Shout(name="shout")
-is_long = IsLong(name="is_long")
+is_long = IsLong(name="is_long", input_batch_size=10)
 load >> [count, shout]
 count >> is_long
 '''
@@ -57,8 +59,29 @@ def _status_map(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
             g => [g.getAttribute('data-step'), g.getAttribute('data-status')]))""")
 
 
+KERNEL_IDLE = """() => { const w = window.jupyterapp.shell.currentWidget;
+    const kernel = w && w.sessionContext && w.sessionContext.session &&
+                   w.sessionContext.session.kernel;
+    return kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle'; }"""
+
+
 def _wait_statuses(page, expected: dict[str, str], timeout: float = 60_000) -> None:  # type: ignore[no-untyped-def]
-    """Wait until the (single) graph is done and shows exactly ``expected``."""
+    """Wait until the cell has finished and its (single) graph shows ``expected``.
+
+    The magic re-displays the graph once the run is over (so the stored static picture is
+    the final one): wait for the kernel to be idle, then for the re-rendered view."""
+    _wait_graph(page, expected, timeout)
+    page.wait_for_function(KERNEL_IDLE, timeout=timeout)
+    page.wait_for_timeout(300)
+    _wait_graph(page, expected, timeout)
+
+
+def _shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.mouse.move(1, 1)    # no hover effect in the picture
+    page.locator(".dnb-root").screenshot(path=str(ARTIFACTS / name))
+
+
+def _wait_graph(page, expected: dict[str, str], timeout: float) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_function(
         """(expected) => {
             const roots = document.querySelectorAll('.dnb-root');
@@ -75,7 +98,8 @@ def _run_all(page) -> None:  # type: ignore[no-untyped-def]
     # Clear the old outputs first so the next graph is unambiguously the new one.
     page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
     page.wait_for_function("document.querySelectorAll('.dnb-root').length === 0")
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # Not awaited: the command's promise only settles when every cell has finished.
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
@@ -100,23 +124,22 @@ def test_cache_graph_in_jupyterlab(tmp_path: pathlib.Path) -> None:
                                timeout=60_000)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
         # The kernel must be ready before "run all"; the status shows it.
-        page.wait_for_function(
-            """() => { const w = window.jupyterapp.shell.currentWidget;
-                       return w && w.sessionContext && w.sessionContext.session &&
-                              w.sessionContext.session.kernel &&
-                              w.sessionContext.session.kernel.connectionStatus === 'connected'
-                              && w.sessionContext.session.kernel.status === 'idle'; }""",
-            timeout=60_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
 
-        # 1. First run: every step computes.
+        # 1. First run: every step computes; the slow step is seen running, with rows done.
         _run_all(page)
+        running = page.wait_for_selector(
+            '.dnb-root g[data-step="is_long"][data-status="running"]', timeout=60_000)
+        assert running is not None
+        assert "rows" in (running.text_content() or "")
+        _shoot(page, "graph-running.png")
         _wait_statuses(page, dict.fromkeys(STEPS, "miss"))
-        page.locator(".dnb-root").screenshot(path=str(ARTIFACTS / "graph-first-run.png"))
+        _shoot(page, "graph-first-run.png")
 
         # 2. Identical re-run: every step is a hit (the complete cache hit picture).
         _run_all(page)
         _wait_statuses(page, dict.fromkeys(STEPS, "hit"))
-        page.locator(".dnb-root").screenshot(path=str(ARTIFACTS / "graph-full-hit.png"))
+        _shoot(page, "graph-full-hit.png")
         assert _status_map(page) == dict.fromkeys(STEPS, "hit")
 
         # 3. Click 'count': its cache goes off, 'is_long' is marked as re-running.
@@ -138,7 +161,7 @@ def test_cache_graph_in_jupyterlab(tmp_path: pathlib.Path) -> None:
         _wait_statuses(page, expected)
         assert page.locator('.dnb-root g[data-step="count"]').get_attribute(
             "data-use-cache") == "false"
-        page.locator(".dnb-root").screenshot(path=str(ARTIFACTS / "graph-partial-hit.png"))
+        _shoot(page, "graph-partial-hit.png")
 
         # 5. The widget's Run button re-runs with the same switch: same picture again.
         runs = int(page.locator(".dnb-root").get_attribute("data-runs") or "0")

@@ -43,7 +43,7 @@ function formatField(key, d) {
     case "seconds": return value ? `${Number(value).toFixed(2)} s` : "0 s";
     case "bytes": return formatBytes(value || 0);
     case "batches":
-      return d.batches_total ? `${d.batches_reused || 0}/${d.batches_total}` : "";
+      return d.batches_reused && d.batches_total ? `${d.batches_reused}/${d.batches_total}` : "";
     case "tokens_used": case "tokens_saved":
       return value ? Number(value).toLocaleString() : "";
     default: return value === undefined || value === null ? "" : String(value);
