@@ -240,3 +240,39 @@ def test_close_stops_listening(cache_dir: pathlib.Path) -> None:
         warnings.simplefilter("error")
         pipeline.run(progress=False)
     assert graph.runs == 0
+
+
+FLAKY = {"fail": True}
+
+
+@step(inputs=["text"], outputs=["n"])
+def Flaky(inputs: StepInput) -> Any:
+    if FLAKY["fail"] and any(row["text"] == "x" * 12 for row in inputs):
+        raise RuntimeError("LLM timeout")
+    for row in inputs:
+        row["n"] = len(row["text"])
+    yield inputs
+
+
+def test_failed_then_resumed_shows_partial_batches(cache_dir: pathlib.Path) -> None:
+    def build_flaky() -> Pipeline:
+        with Pipeline(name="flaky", cache_dir=cache_dir) as pipeline:
+            load = LoadDataFromDicts(name="load", batch_size=4,
+                                     data=[{"text": "x" * i} for i in range(20)])
+            load >> Flaky(name="generate", input_batch_size=4) >> Double(name="judge")
+        return pipeline
+
+    FLAKY["fail"] = True
+    pipeline = build_flaky()
+    graph = CacheGraph(pipeline)
+    with pytest.raises(StepFailedError):
+        pipeline.run(progress=False)
+    assert graph.nodes["generate"]["detail"] == "FAILED \u00b7 RuntimeError"
+    assert graph.nodes["judge"]["status"] == "pending"
+    FLAKY["fail"] = False
+    pipeline = build_flaky()
+    graph = CacheGraph(pipeline)
+    pipeline.run(progress=False)
+    assert statuses(graph) == {"load": "partial", "generate": "partial", "judge": "miss"}
+    assert graph.nodes["generate"]["detail"] == "3/5 batches reused"
+    assert "3/5 batches reused" in graph.to_svg()

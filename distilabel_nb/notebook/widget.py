@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import pathlib
+import re
 import threading
 import time
 import traceback
@@ -35,6 +36,7 @@ THROTTLE_SECONDS = 0.15
 PREVIEW_ROWS = 5
 _STATIC = pathlib.Path(__file__).parent / "static"
 _FINAL = ("hit", "miss", "partial", "failed")
+_ERROR_NAME = re.compile(r"\b(?!StepFailedError)(\w*(?:Error|Exception|Interrupt))\b")
 
 Runner = Callable[["CacheGraph"], Any]
 
@@ -88,13 +90,16 @@ def _detail(status: str, report: StepReport, planned: bool, running: dict[str, A
     if status == "hit":
         return f"{rows:,} rows reused"
     if status == "partial":
+        if not report.rows_reused and not report.batches_reused:
+            return f"stopped: {rows:,} rows kept"
         if report.batches_reused and report.batches_total:
             return f"{report.batches_reused}/{report.batches_total} batches reused"
         return f"{report.rows_reused:,}/{rows:,} rows reused"
     if status == "miss":
         return f"{rows:,} rows \u00b7 {report.seconds:.1f} s"
     if status == "failed":
-        return "FAILED"
+        found = _ERROR_NAME.findall(f"{report.error or ''} {report.reason}")
+        return f"FAILED \u00b7 {found[-1]}" if found else "FAILED"
     return status
 
 
