@@ -157,3 +157,34 @@ def test_pipeline_cache_magic(ip: Any, cache_dir: pathlib.Path,
     assert "count" in capsys.readouterr().out
     with pytest.raises(UsageError, match="usage: %pipeline_cache"):
         ip.run_line_magic("pipeline_cache", "frobnicate")
+
+
+def test_in_a_kernel_the_graph_is_displayed_and_follows_the_run(
+        ip: Any, cache_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from distilabel_nb.notebook import magics
+
+    shown: list[Any] = []
+    monkeypatch.setattr(magics, "_has_frontend", lambda shell: True)
+    monkeypatch.setattr("IPython.display.display",
+                        lambda obj, **kwargs: shown.append(obj) or _Handle(shown))
+    cell(ip, f"shown --cache-dir {cache_dir}")
+    graph = shown[0]
+    assert isinstance(graph, CacheGraph) and shown[-1] is graph   # shown, then refreshed
+    assert {n["status"] for n in graph.nodes.values()} == {"miss"}
+    assert graph.details["double"]["preview"]["total"] == 10
+    # The Run button runs with the cell's options and rebinds the result variable.
+    ip.user_ns.pop("distiset")
+    graph._on_msg(graph, {"type": "run"}, [])
+    assert {n["status"] for n in graph.nodes.values()} == {"hit"}
+    assert "distiset" in ip.user_ns
+    shown.clear()
+    cell(ip, f"shown --cache-dir {cache_dir} --plan")
+    assert shown[0].mode == "plan"
+
+
+class _Handle:
+    def __init__(self, shown: list[Any]) -> None:
+        self.shown = shown
+
+    def update(self, obj: Any) -> None:
+        self.shown.append(obj)

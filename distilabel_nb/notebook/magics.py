@@ -112,9 +112,12 @@ class PipelineMagics(Magics):
         exec(code, shell.user_ns)  # running the cell is what a cell magic is for
 
     def _graph(self, pipeline: Any, runner: Any, use_cache: bool, recompute: list[str]) -> Any:
-        """Create and display the live graph; ``None`` when it cannot be shown."""
+        """Create and display the live graph; ``None`` when it cannot be shown (a terminal
+        IPython: progress bars and the report table instead)."""
         from IPython.display import display
 
+        if not _has_frontend(self.shell):
+            return None
         try:
             from distilabel_nb.notebook.widget import CacheGraph
 
@@ -169,6 +172,11 @@ class PipelineMagics(Magics):
         if code not in (0, None):
             msg = f"%pipeline_cache {line}: failed (exit status {code})\n{_CACHE_USAGE}"
             raise UsageError(msg)
+
+
+def _has_frontend(shell: Any) -> bool:
+    """A kernel with a front end that may show widgets (not the terminal IPython)."""
+    return getattr(shell, "kernel", None) is not None
 
 
 def _refresh(graph: Any) -> None:
