@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import pathlib
-import re
 import threading
 import time
 import traceback
@@ -26,17 +25,16 @@ from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.report import ReportBuilder, RunReport, StepReport
 from distilabel_nb.notebook import overrides
 from distilabel_nb.notebook.render import NodeView, render_svg
+from distilabel_nb.notebook.views import PREVIEW_ROWS, node_detail, table_preview
 
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
 
-__all__ = ["THROTTLE_SECONDS", "CacheGraph", "WidgetMessageWarning"]
+__all__ = ["PREVIEW_ROWS", "THROTTLE_SECONDS", "CacheGraph", "WidgetMessageWarning"]
 
 THROTTLE_SECONDS = 0.15
-PREVIEW_ROWS = 5
 _STATIC = pathlib.Path(__file__).parent / "static"
 _FINAL = ("hit", "miss", "partial", "failed")
-_ERROR_NAME = re.compile(r"\b(?!StepFailedError)(\w*(?:Error|Exception|Interrupt))\b")
 
 Runner = Callable[["CacheGraph"], Any]
 
@@ -47,60 +45,6 @@ _last_selected: dict[str, str] = {}
 
 class WidgetMessageWarning(UserWarning):
     """A message from the browser was malformed or named an unknown step; it is ignored."""
-
-
-def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _preview(table: Any, n: int = PREVIEW_ROWS) -> dict[str, Any] | None:
-    """First rows of a pyarrow Table (or a list of dicts) as {columns, rows}."""
-    if table is None:
-        return None
-    if hasattr(table, "slice") and hasattr(table, "to_pylist"):
-        rows = table.slice(0, n).to_pylist()
-        columns = list(table.column_names)
-        total = int(table.num_rows)
-    else:
-        rows = list(table)[:n]
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        total = len(rows)
-    shown = columns[:8]
-    return {"columns": shown, "rows": [[_cell(r.get(c)) for c in shown] for r in rows],
-            "total": total, "hidden_columns": len(columns) - len(shown)}
-
-
-def _detail(status: str, report: StepReport, planned: bool, running: dict[str, Any]) -> str:
-    rows = report.rows
-    if status == "running":
-        done, total = running.get("rows_done", 0), running.get("rows_total")
-        return f"{done:,}/{total:,} rows" if total else f"{done:,} rows done"
-    if status == "pending":
-        return "waiting"
-    if planned:
-        if status == "hit":
-            return f"will reuse {rows:,} rows"
-        if status == "partial":
-            return f"will resume: {report.batches_reused}/{report.batches_total or '?'} batches"
-        if status == "miss":
-            return "will compute"
-    if status == "hit":
-        return f"{rows:,} rows reused"
-    if status == "partial":
-        if not report.rows_reused and not report.batches_reused:
-            return f"stopped: {rows:,} rows kept"
-        if report.batches_reused and report.batches_total:
-            return f"{report.batches_reused}/{report.batches_total} batches reused"
-        return f"{report.rows_reused:,}/{rows:,} rows reused"
-    if status == "miss":
-        return f"{rows:,} rows \u00b7 {report.seconds:.1f} s"
-    if status == "failed":
-        found = _ERROR_NAME.findall(f"{report.error or ''} {report.reason}")
-        return f"FAILED \u00b7 {found[-1]}" if found else "FAILED"
-    return status
 
 
 class CacheGraph(anywidget.AnyWidget):
@@ -256,7 +200,7 @@ class CacheGraph(anywidget.AnyWidget):
             elif running.get("batches_total"):
                 progress = running.get("batches_done", 0) / running["batches_total"]
             planned = name in self._planned
-            detail = _detail(status, report or StepReport(name, "pending", ""), planned,
+            detail = node_detail(status, report or StepReport(name, "pending", ""), planned,
                              running)
             reason = report.reason if report is not None else ""
             views[name] = NodeView(status=status, detail=detail,
@@ -323,7 +267,7 @@ class CacheGraph(anywidget.AnyWidget):
                 config = "default" if len(leaves) == 1 else name
                 table = distiset.get(config, {}).get("train")
             try:
-                results[name] = _preview(table)
+                results[name] = table_preview(table)
             except Exception:  # same: odd values must not break the graph
                 results[name] = None
             report = self._builder.steps.get(name)
