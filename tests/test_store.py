@@ -35,16 +35,17 @@ def test_damage_of_any_kind_is_detected(tmp_path: pathlib.Path) -> None:
 def test_manifest_tracks_batches_and_completion(tmp_path: pathlib.Path) -> None:
     manifest = Manifest(tmp_path / "m.sqlite")
     key = "ef" * 16
-    manifest.add_segment(key, 0, [50, 50], "/x/0", 10, "c0", 50, "p", "s")
-    manifest.add_segment(key, 3, [20], "/x/3", 5, "c3", 50, "p", "s")
+    x = f"{tmp_path}/data/ef/{key}"  # segment paths live under the manifest's data folder
+    manifest.add_segment(key, 0, [50, 50], f"{x}/0", 10, "c0", 50, "p", "s")
+    manifest.add_segment(key, 3, [20], f"{x}/3", 5, "c3", 50, "p", "s")
     state = manifest.state(key)
     assert sorted(state.batches) == [0, 1, 3]
     assert state.batches[1].offset == 50
     assert state.rows == 120 and not state.complete
-    manifest.add_segment(key, 2, [50], "/x/2", 5, "c2", 50, "p", "s")
+    manifest.add_segment(key, 2, [50], f"{x}/2", 5, "c2", 50, "p", "s")
     manifest.complete(key, 4, 50, "p", "s")
     assert manifest.state(key).complete
-    manifest.drop_segment("/x/2")
+    manifest.drop_segment(f"{x}/2")
     assert not manifest.state(key).complete
-    assert manifest.invalidate([key]) == ["/x/0", "/x/3"]
+    assert manifest.invalidate([key]) == [f"{x}/0", f"{x}/3"]
     assert manifest.state(key).batches == {}
