@@ -103,8 +103,8 @@ def build(cache_dir: str | os.PathLike[str], data: str | os.PathLike[str],
 
 def expected(n: int = N_ROWS) -> dict[str, list[dict[str, Any]]]:
     """The rows of an uninterrupted run, computed without the engine."""
-    base = [{"id": i, "text": f"row {i} of the fault test"} for i in range(n)]
-    upper = [{**r, "upper": r["text"].upper()} for r in base]
+    base: list[dict[str, Any]] = [{"id": i, "text": f"row {i} of the fault test"} for i in range(n)]
+    upper: list[dict[str, Any]] = [{**r, "upper": r["text"].upper()} for r in base]
     return {"nchars": [{**r, "n_chars": len(r["upper"])} for r in upper],
             "words": [{**r, "n_words": len(r["upper"].split())} for r in upper]}
 

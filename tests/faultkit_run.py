@@ -6,6 +6,7 @@ conversion of Python rows): the fault tests are about the cache, not about panda
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import random
@@ -13,6 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
+from typing import Any
+
+from tests import faultkit
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -67,3 +72,19 @@ def kill_at_random(process: subprocess.Popen[bytes], log: pathlib.Path, rng: ran
         process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     return alive and process.returncode == -signal.SIGKILL
+
+
+def kill_trial(folder: pathlib.Path, data: pathlib.Path, seed: int, kills: int,
+               window: float = 0.7) -> dict[str, Any]:
+    """Run, SIGKILL at a random moment (``kills`` times), run to the end; the result."""
+    rng = random.Random(seed)
+    cache, log, out = folder / "cache", folder / "log", folder / "out"
+    killed = 0
+    for _ in range(kills):
+        process = start(cache, data, folder / "killed", log)
+        killed += kill_at_random(process, log, rng, window=window)
+    code, err = finish(start(cache, data, out, log))
+    report = json.loads((out / "report.json").read_text()) if code == 0 else {}
+    computed = Counter(name for name, *_ in faultkit.read_log(log))
+    return {"code": code, "stderr": err, "rows": faultkit.read_out(out) if code == 0 else {},
+            "report": report, "killed": killed, "computed": dict(computed)}

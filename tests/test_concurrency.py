@@ -8,6 +8,7 @@ import json
 import pathlib
 import threading
 import time
+from typing import Any
 
 from distilabel_nb.cache.gc import cache_gc
 from distilabel_nb.cli import cache_clear
@@ -17,8 +18,9 @@ from . import faultkit_run as runner
 from .test_faults import _assert_consistent
 
 
-def _report(out: pathlib.Path) -> dict[str, object]:
-    return json.loads((out / "report.json").read_text())  # type: ignore[no-any-return]
+def _report(out: pathlib.Path) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads((out / "report.json").read_text())
+    return report
 
 
 def test_four_processes_run_the_same_pipeline_at_once(tmp_path: pathlib.Path) -> None:
@@ -31,7 +33,7 @@ def test_four_processes_run_the_same_pipeline_at_once(tmp_path: pathlib.Path) ->
     for i, (code, err) in enumerate(results):
         assert code == 0, err[-3000:]
         assert faultkit.read_out(tmp_path / f"out{i}") == want, f"process {i}"
-        warned = [w for w in _report(tmp_path / f"out{i}")["warnings"]  # type: ignore[attr-defined]
+        warned = [w for w in _report(tmp_path / f"out{i}")["warnings"]
                   if "CacheWarning" in w]
         assert not warned, warned
     _assert_consistent(cache)
@@ -39,7 +41,7 @@ def test_four_processes_run_the_same_pipeline_at_once(tmp_path: pathlib.Path) ->
     code, err = runner.finish(runner.start(cache, data, tmp_path / "after", log))
     assert code == 0, err[-3000:]
     assert faultkit.read_out(tmp_path / "after") == want
-    assert set(_report(tmp_path / "after")["statuses"].values()) == {"hit"}  # type: ignore[attr-defined]
+    assert set(_report(tmp_path / "after")["statuses"].values()) == {"hit"}
 
 
 def test_gc_and_clear_beside_a_run_never_delete_what_it_uses(tmp_path: pathlib.Path) -> None:
@@ -68,7 +70,7 @@ def test_gc_and_clear_beside_a_run_never_delete_what_it_uses(tmp_path: pathlib.P
         collector.join()
     assert code == 0, err[-3000:]
     assert faultkit.read_out(tmp_path / "out") == faultkit.expected()
-    warned = [w for w in _report(tmp_path / "out")["warnings"]  # type: ignore[attr-defined]
+    warned = [w for w in _report(tmp_path / "out")["warnings"]
               if "CacheWarning" in w]
     assert not warned, warned
     # While batches were being computed (until the log's last line), nothing was freed;

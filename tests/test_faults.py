@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import types
-from collections import Counter
 from typing import Any
 
 import pytest
@@ -42,28 +41,12 @@ def _seed() -> int:
     return seed
 
 
-def kill_trial(folder: pathlib.Path, data: pathlib.Path, seed: int,
-               kills: int) -> dict[str, Any]:
-    """Run, SIGKILL at a random moment (``kills`` times), run to the end; the result."""
-    rng = random.Random(seed)
-    cache, log, out = folder / "cache", folder / "log", folder / "out"
-    killed = 0
-    for _ in range(kills):
-        process = runner.start(cache, data, folder / "killed", log)
-        killed += runner.kill_at_random(process, log, rng, window=0.7)
-    code, err = runner.finish(runner.start(cache, data, out, log))
-    report = json.loads((out / "report.json").read_text()) if code == 0 else {}
-    computed = Counter(name for name, *_ in faultkit.read_log(log))
-    return {"code": code, "stderr": err, "rows": faultkit.read_out(out) if code == 0 else {},
-            "report": report, "killed": killed, "computed": dict(computed)}
-
-
 def test_sigkill_at_random_moments_then_rerun(tmp_path: pathlib.Path,
                                               data: pathlib.Path) -> None:
     seed = _seed()
     want = faultkit.expected()
     with concurrent.futures.ThreadPoolExecutor(max_workers=TRIALS) as pool:
-        futures = [pool.submit(kill_trial, tmp_path / f"trial{i}", data, seed + i, 1 + i % 2)
+        futures = [pool.submit(runner.kill_trial, tmp_path / f"trial{i}", data, seed + i, 1 + i % 2)
                    for i in range(TRIALS)]
         results = [f.result() for f in futures]
     for i, result in enumerate(results):
@@ -207,7 +190,8 @@ def _tmpfs(folder: pathlib.Path, size: str) -> Any:
                     reason="needs root to mount a small tmpfs")
 def test_real_full_disk_on_a_small_tmpfs(tmp_path: pathlib.Path) -> None:
     rng = random.Random(7)
-    rows = [{"id": i, "blob": rng.randbytes(48).hex()} for i in range(6000)]  # ~0.6 MB/step
+    rows: list[dict[str, Any]] = [{"id": i, "blob": rng.randbytes(48).hex()}
+                                  for i in range(6000)]  # ~0.6 MB/step
     want = [{**r, "blob2": r["blob"][::-1]} for r in rows]
     from distilabel_nb import Pipeline
 

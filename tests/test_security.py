@@ -171,7 +171,7 @@ class Keyed(Step):
     def outputs(self) -> list[str]:
         return ["ok"]
 
-    def process(self, rows: list[dict[str, Any]]) -> Any:
+    def process(self, rows: list[dict[str, Any]]) -> Any:  # type: ignore[override]
         if self.fail:
             msg = f"401 Unauthorized: invalid key {self.api_key} (token {self.token})"
             raise PermissionError(msg)

@@ -117,7 +117,7 @@ def main() -> int:
         trials = kill_trials(folder, data, args.trials, seed, args.parallel)
         rounds = [concurrency_round(folder / f"round{i}", data) for i in range(args.rounds)]
     extras = [t["extra_batches"] for t in trials]
-    summary = {
+    summary: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"), "seed": seed, "seconds": time.time() - began,
         "machine": f"{platform.system()} {platform.machine()}, Python "
                    f"{platform.python_version()}",

@@ -46,7 +46,7 @@ class Rank(GlobalStep):
     def outputs(self) -> list[str]:
         return ["rank"]
 
-    def process(self, rows: list[dict[str, Any]]) -> Any:
+    def process(self, rows: list[dict[str, Any]]) -> Any:  # type: ignore[override]
         order = sorted(range(len(rows)), key=lambda i: (len(rows[i]["shout"]), i))
         for rank, i in enumerate(order):
             rows[i]["rank"] = rank
