@@ -118,6 +118,13 @@ class Pipeline:
     # -- cache -------------------------------------------------------------------------
     def _cache(self) -> tuple[Manifest, SegmentStore]:
         if self._manifest is None or self._store is None:
+            root = self.cache_dir if self.cache_dir is not None else \
+                os.environ.get("DISTILABEL_NB_CACHE_DIR")
+            if isinstance(root, str) and "://" in root:  # s3://bucket/prefix, file://...
+                from distilabel_nb.cache.objectstore import open_uri_cache
+
+                self._manifest, self._store = open_uri_cache(root)
+                return self._manifest, self._store
             folder = version_dir(cache_root(self.cache_dir))
             self._manifest = Manifest(folder / "manifest.sqlite")
             self._store = SegmentStore(str(folder))

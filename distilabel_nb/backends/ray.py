@@ -1,0 +1,329 @@
+"""Run a pipeline's batches on Ray: ``pipeline.run(backend="ray", backend_options=...)``.
+
+The driver keeps everything that decides what runs and what is kept: the plan, the
+generators, the channels between steps, the cache writes, the events. Ray computes the
+batches. Stateless steps run as Ray tasks, spread over the cluster's CPUs with a window
+of ``2 x CPUs`` batches in flight; steps with state (LLM tasks, ``io_bound`` steps, steps
+with a ``load()``, or any step given ``step.resources = {"replicas": n, ...}``) live in
+actors, ``replicas`` of them, loaded once. A step travels as cloudpickle bytes taken
+before the run loads anything; classes from ``__main__`` (a notebook) and from modules
+that are not installed packages go by value, so workers need only ``distilabel_nb``.
+
+A batch that raises surfaces as the step's own exception (not Ray's wrapper), with the
+worker's traceback attached as a note, so the run fails with the same
+``StepFailedError`` as a local run and the next run retries that batch alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import sys
+import sysconfig
+import uuid
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+import ray
+from ray import cloudpickle
+
+from distilabel_nb.engine.backends import Pending
+from distilabel_nb.engine.context import StepContext
+from distilabel_nb.steps.base import StepBase
+
+__all__ = ["RayBackend"]
+
+_COUNTERS = ("rows_reused", "rows_computed", "rows_failed", "tokens_used", "tokens_saved")
+#: Steps kept unpickled in a worker process, by payload token (a few runs' worth).
+_STEPS: dict[str, Any] = {}
+
+
+# -- in the workers ------------------------------------------------------------------------
+def _context(fields: tuple[Any, ...] | None) -> StepContext | None:
+    return StepContext(*fields) if fields is not None else None
+
+
+def _counts(context: StepContext | None) -> tuple[int, ...]:
+    return tuple(getattr(context, n) for n in _COUNTERS) if context else (0,) * 5
+
+
+def _run_task(token: str, payload: bytes, context_fields: tuple[Any, ...] | None,
+              tables: list[pa.Table]) -> tuple[pa.Table, tuple[int, ...]]:
+    """One batch of a stateless step, in whichever worker Ray picked."""
+    step = _STEPS.get(token)
+    if step is None:
+        while len(_STEPS) >= 32:
+            _STEPS.pop(next(iter(_STEPS)))
+        step = _STEPS[token] = cloudpickle.loads(payload)
+    step.context = context = _context(context_fields)
+    table = step.run_batch(tables)
+    return table, _counts(context)
+
+
+class _StepActor:
+    """A step with state: unpickled and loaded once, then fed batch after batch."""
+
+    def __init__(self, payload: bytes, context_fields: tuple[Any, ...] | None) -> None:
+        self.step = cloudpickle.loads(payload)
+        self.step.context = _context(context_fields)
+        self.step.load()
+
+    def run(self, tables: list[pa.Table]) -> tuple[pa.Table, tuple[int, ...]]:
+        before = _counts(self.step.context)
+        table = self.step.run_batch(tables)
+        after = _counts(self.step.context)
+        return table, tuple(a - b for a, b in zip(after, before, strict=True))
+
+    def unload(self) -> None:
+        self.step.unload()
+
+
+# -- in the driver -------------------------------------------------------------------------
+def _original(error: BaseException) -> BaseException:
+    """The step's own exception inside Ray's wrapper, with the worker's traceback."""
+    cause = getattr(error, "cause", None)
+    if not isinstance(cause, BaseException):
+        return error
+    remote = str(error)  # Ray's message: the worker's traceback
+    add_note = getattr(cause, "add_note", None)
+    if remote and callable(add_note):
+        add_note(f"raised in a Ray worker:\n{remote}")
+    return cause
+
+
+class _RayPending:
+    def __init__(self, ref: Any, context: StepContext | None,
+                 inflight: set[Any]) -> None:
+        self.ref = ref
+        self.context = context
+        self.inflight = inflight
+        self._done = False
+        inflight.add(ref)
+
+    def done(self) -> bool:
+        if not self._done:
+            ready, _ = ray.wait([self.ref], timeout=0, fetch_local=False)
+            self._done = bool(ready)
+        return self._done
+
+    def result(self) -> pa.Table:
+        try:
+            table, counts = ray.get(self.ref)
+        except ray.exceptions.RayTaskError as error:
+            raise _original(error) from None
+        finally:
+            self.inflight.discard(self.ref)
+        if self.context is not None and any(counts):
+            self.context.count(*counts)
+        return table
+
+
+def _options(step: Any) -> dict[str, Any]:
+    """``step.resources`` as a dict: replicas, num_cpus, num_gpus, memory, resources."""
+    raw = getattr(step, "resources", None)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):  # distilabel's StepResources and look-alikes
+        raw = {name: getattr(raw, name) for name in
+               ("replicas", "cpus", "gpus", "memory", "resources", "num_cpus", "num_gpus")
+               if getattr(raw, name, None) is not None}
+    aliases = {"cpus": "num_cpus", "gpus": "num_gpus"}
+    return {aliases.get(k, k): v for k, v in raw.items() if v is not None}
+
+
+def _stateful(step: Any) -> bool:
+    return (bool(getattr(step, "io_bound", False))
+            or type(step).load is not StepBase.load
+            or "replicas" in _options(step))
+
+
+def _installed(module: ModuleType) -> bool:
+    """Whether ``module`` comes from the standard library or an installed package."""
+    path = getattr(module, "__file__", None)
+    if path is None:
+        return True  # built-in or namespace: nothing to ship
+    path = os.path.realpath(path)
+    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(path.startswith(os.path.realpath(r) + os.sep) for r in roots)
+
+
+def _user_modules(steps: list[Any]) -> list[ModuleType]:
+    """Modules of the steps' code that workers may not be able to import."""
+    names: set[str] = set()
+    for step in steps:
+        for cls in type(step).__mro__:
+            names.add(cls.__module__)
+        func = getattr(type(step), "_func", None)  # @step functions
+        if func is not None:
+            names.add(getattr(func, "__module__", "") or "")
+    modules = []
+    for name in sorted(names):
+        if name in ("__main__", "builtins") or name.split(".")[0] == "distilabel_nb":
+            continue  # __main__ goes by value anyway; distilabel_nb is on every worker
+        module = sys.modules.get(name)
+        if module is not None and not _installed(module):
+            modules.append(module)
+    return modules
+
+
+@contextlib.contextmanager
+def _by_value(modules: list[ModuleType]) -> Iterator[None]:
+    registered = []
+    try:
+        for module in modules:
+            with contextlib.suppress(ValueError):  # already registered
+                cloudpickle.register_pickle_by_value(module)
+                registered.append(module)
+        yield
+    finally:
+        for module in registered:
+            with contextlib.suppress(ValueError):
+                cloudpickle.unregister_pickle_by_value(module)
+
+
+def _dumps(step: Any) -> bytes:
+    """The step as bytes, without its pipeline (locks, listeners) or run context."""
+    saved = step.pipeline, step.context
+    step.pipeline = step.context = None
+    try:
+        return bytes(cloudpickle.dumps(step))
+    finally:
+        step.pipeline, step.context = saved
+
+
+_REMOTE: list[Any] = []
+
+
+def _remote_task() -> Any:
+    """``_run_task`` as a Ray remote function (made once: Ray exports it once)."""
+    if not _REMOTE:
+        _REMOTE.append(ray.remote(_run_task))
+    return _REMOTE[0]
+
+
+class _StepRunner:
+    """Where one step's batches go: Ray tasks, or a pool of actors."""
+
+    def __init__(self, step: Any, payload: bytes, cpus: int, window: int | None) -> None:
+        options = _options(step)
+        self.replicas = max(1, int(options.pop("replicas", 1)))
+        context = step.context
+        self.context_fields = None if context is None else (
+            context.pipeline, context.step, context.key, context.signature,
+            context.cache_dir)
+        self.actors: list[Any] = []
+        if _stateful(step):
+            options.setdefault("num_cpus", 0 if getattr(step, "io_bound", False) else 1)
+            actor = ray.remote(_StepActor).options(
+                name=None, max_concurrency=1, **options)
+            self.actors = [actor.remote(payload, self.context_fields)
+                           for _ in range(self.replicas)]
+            self._next = itertools.cycle(self.actors)
+            self.window = 1 if step.kind == "global" else 2 * self.replicas
+        else:
+            options.setdefault("num_cpus", 1)
+            self.task = _remote_task().options(max_retries=0, **options)
+            self.token = uuid.uuid4().hex
+            self.payload = ray.put(payload)
+            self.window = 1 if step.kind == "global" else (window or 2 * cpus)
+
+    def submit(self, tables: list[pa.Table]) -> Any:
+        if self.actors:
+            return next(self._next).run.remote(tables)
+        return self.task.remote(self.token, self.payload, self.context_fields, tables)
+
+    def close(self) -> None:
+        if self.actors:
+            with contextlib.suppress(Exception):  # a dead actor has nothing to unload
+                ray.get([a.unload.remote() for a in self.actors], timeout=60)
+            for actor in self.actors:
+                with contextlib.suppress(Exception):
+                    ray.kill(actor)
+        self.actors = []
+
+
+class RayBackend:
+    """Compute batches on Ray. Options (``backend_options``):
+
+    - ``address``: the cluster (``"auto"``, ``"ray://host:10001"``); without it, a Ray
+      already started in this process is used, else a local one is started.
+    - ``num_cpus``: CPUs of the local Ray started here (default: all).
+    - ``window``: batches of a stateless step in flight (default: 2 x cluster CPUs).
+    - ``init_options``: more keyword arguments for ``ray.init``.
+    - ``shutdown``: stop a Ray this backend started when the run ends (default: keep it
+      for the next run; a Ray started by the user is never stopped).
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None,
+                 window: int | None = None, init_options: dict[str, Any] | None = None,
+                 shutdown: bool = False) -> None:
+        self.address = address
+        self.num_cpus = num_cpus
+        self.window_size = window
+        self.init_options = dict(init_options or {})
+        self.shutdown = shutdown
+        self._started = False
+        self._cpus = 1
+        self._payloads: dict[str, bytes] = {}
+        self._errors: dict[str, BaseException] = {}
+        self._runners: dict[str, _StepRunner] = {}
+        self._inflight: set[Any] = set()
+
+    def start(self, pipeline: Any) -> None:
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, **self.init_options}
+            if self.address is not None:
+                options["address"] = self.address
+            elif self.num_cpus is not None:
+                options["num_cpus"] = self.num_cpus
+            ray.init(**options)
+            self._started = True
+        self._cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        steps = [s for s in pipeline.steps.values() if s.kind != "generator"]
+        with _by_value(_user_modules(steps)):
+            for step in steps:
+                try:
+                    self._payloads[step.name] = _dumps(step)
+                except Exception as error:  # raised when the step has a batch to run
+                    self._errors[step.name] = error
+
+    def stop(self) -> None:
+        for ref in list(self._inflight):  # batches left behind by a failure or Ctrl-C
+            with contextlib.suppress(Exception):
+                if ray.wait([ref], timeout=0, fetch_local=False)[0]:
+                    ray.get(ref)  # retrieved, so Ray does not log its error as unhandled
+                else:
+                    ray.cancel(ref)
+        self._inflight.clear()
+        for runner in self._runners.values():
+            runner.close()
+        self._runners.clear()
+        self._payloads.clear()
+        self._errors.clear()
+        if self._started and self.shutdown:
+            ray.shutdown()
+            self._started = False
+
+    def _runner(self, step: Any) -> _StepRunner:
+        runner = self._runners.get(step.name)
+        if runner is None:
+            if step.name in self._errors:
+                error = self._errors[step.name]
+                msg = (f"step {step.name!r} cannot be sent to Ray workers: "
+                       f"{type(error).__name__}: {error}")
+                raise TypeError(msg) from error
+            runner = _StepRunner(step, self._payloads[step.name], self._cpus, self.window_size)
+            self._runners[step.name] = runner
+        return runner
+
+    def window(self, step: Any) -> int:
+        return self._runner(step).window
+
+    def submit(self, step: Any, tables: list[pa.Table]) -> Pending:
+        runner = self._runner(step)
+        return _RayPending(runner.submit(tables), step.context, self._inflight)

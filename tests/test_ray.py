@@ -1,0 +1,259 @@
+"""The Ray backend: the cache scenarios give the same rows and run the same batches as
+the local backend, a cache is shared both ways, a driver killed mid-run resumes.
+
+One local Ray (2 CPUs) for the whole module. The steps live in a small module written
+to a temporary folder (not an installed package: it travels to the workers by value)
+and, for the killed driver, run as the ``__main__`` of another process, as in a notebook.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="the Ray backend needs: pip install 'ray>=2.9'")
+
+from distilabel_nb import StepFailedError  # noqa: E402
+from distilabel_nb.cache.manifest import Manifest  # noqa: E402
+from distilabel_nb.engine.plan import step_keys  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+KIT = '''
+"""Steps for the Ray tests; run as a script, it is a driver that runs the pipeline."""
+import pathlib
+import sys
+import time
+import uuid
+
+from distilabel_nb import Pipeline
+from distilabel_nb.steps import LoadDataFromDicts, Step
+
+
+class Record(Step):
+    """``column = source * factor + 1``; logs every batch it computes to ``log``."""
+
+    signature_skip = frozenset({"log", "delay", "fail_on"})  # not what it computes
+    source: str = "i"
+    column: str = "x"
+    factor: int = 1
+    log: str = ""
+    delay: float = 0.0
+    fail_on: int = -1
+
+    @property
+    def inputs(self):
+        return ["i", self.source]
+
+    @property
+    def outputs(self):
+        return [self.column]
+
+    def process(self, rows):
+        first = rows[0]["i"]
+        if first == self.fail_on:
+            raise KeyError(f"no value for row {first}")
+        time.sleep(self.delay)
+        for row in rows:
+            row[self.column] = row[self.source] * self.factor + 1
+        pathlib.Path(self.log, f"{self.name}.{first}.{uuid.uuid4().hex}").touch()
+        yield rows
+
+
+def build(cache, log, n=120, size=10, factor=2, a_cache=True, delay=0.0, fail_on=-1):
+    with Pipeline(name="ray-scenario", cache_dir=cache) as pipeline:
+        load = LoadDataFromDicts(name="load", data=[{"i": i} for i in range(n)],
+                                 batch_size=size)
+        a = Record(name="a", source="i", column="a", log=log, delay=delay,
+                   input_batch_size=size, use_cache=a_cache)
+        b = Record(name="b", source="a", column="b", factor=factor, log=log,
+                   input_batch_size=size, fail_on=fail_on)
+        c = Record(name="c", source="b", column="c", log=log, input_batch_size=size)
+        load >> a >> b >> c
+    return pipeline
+
+
+if __name__ == "__main__":
+    cache, log, address = sys.argv[1:4]
+    build(cache, log, n=300, delay=0.25).run(
+        progress=False, backend="ray", backend_options={"address": address})
+'''
+
+
+def executed(log: pathlib.Path) -> collections.Counter[tuple[str, int]]:
+    """(step, first row) of every batch computed since the log was last cleared."""
+    counts: collections.Counter[tuple[str, int]] = collections.Counter()
+    for path in log.iterdir():
+        name, first, _ = path.name.split(".")
+        counts[(name, int(first))] += 1
+    return counts
+
+
+def clear(log: pathlib.Path) -> None:
+    for path in log.iterdir():
+        path.unlink()
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ModuleType, pathlib.Path]]:
+    folder = tmp_path_factory.mktemp("raykit")
+    path = folder / "raykit.py"
+    path.write_text(KIT)
+    spec = importlib.util.spec_from_file_location("raykit", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["raykit"] = module
+    spec.loader.exec_module(module)
+    yield module, path
+    sys.modules.pop("raykit", None)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A local Ray with 2 CPUs; returns the environment its other drivers need."""
+    # jsonschema imports rfc3987_syntax when it is installed (Jupyter's format extras),
+    # which costs seconds of CPU; on a loaded 2-core machine Ray's dashboard agent then
+    # misses the raylet's hard-coded 15 s start-up deadline (ray-project/ray#65983).
+    # Ray's processes get a stand-in that makes jsonschema skip that format.
+    stub = tmp_path_factory.mktemp("raystub")
+    (stub / "rfc3987_syntax.py").write_text('raise ImportError("skipped for Ray")\n')
+    saved = os.environ.get("PYTHONPATH")
+    # Workers must import this checkout of distilabel_nb, whatever else is installed.
+    path = os.pathsep.join([str(ROOT), str(stub), *([saved] if saved else [])])
+    os.environ["PYTHONPATH"] = path
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+        env = {**os.environ, "RAY_IGNORE_UNHANDLED_ERRORS": "1"}
+        yield {"env": env, "address": ray.get_runtime_context().gcs_address}
+    finally:
+        ray.shutdown()
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def rows(distiset: Any) -> list[dict[str, Any]]:
+    return distiset["default"]["train"].to_pylist()
+
+
+def statuses(pipeline: Any) -> dict[str, str]:
+    return {name: report.status for name, report in pipeline.last_run.steps.items()}
+
+
+def scenario(kit: ModuleType, backend: str, cache: pathlib.Path,
+             log: pathlib.Path) -> list[tuple[Any, ...]]:
+    """Cold, identical, changed middle step, use_cache=False on the first step."""
+    log.mkdir()
+    phases = [{}, {}, {"factor": 3}, {"factor": 3, "a_cache": False}]
+    seen = []
+    for options in phases:
+        clear(log)
+        pipeline = kit.build(str(cache), str(log), **options)
+        result = pipeline.run(progress=False, backend=backend)
+        seen.append((rows(result), executed(log), statuses(pipeline)))
+    return seen
+
+
+def test_scenarios_match_local(kit: tuple[ModuleType, pathlib.Path], cluster: dict[str, Any],
+                               tmp_path: pathlib.Path) -> None:
+    module, _ = kit
+    local = scenario(module, "local", tmp_path / "local-cache", tmp_path / "local-log")
+    remote = scenario(module, "ray", tmp_path / "ray-cache", tmp_path / "ray-log")
+    for phase, (want, got) in enumerate(zip(local, remote, strict=True)):
+        assert got == want, f"phase {phase}"
+    cold, same, changed, uncached = remote
+    assert len(cold[0]) == 120 and cold[0][5] == {"i": 5, "a": 6, "b": 13, "c": 14}
+    assert {s for s, _ in cold[1]} == {"a", "b", "c"} and max(cold[1].values()) == 1
+    assert not same[1] and set(same[2].values()) == {"hit"}
+    assert {s for s, _ in changed[1]} == {"b", "c"}
+    assert changed[2] == {"load": "hit", "a": "hit", "b": "miss", "c": "miss"}
+    assert {s for s, _ in uncached[1]} == {"a", "b", "c"}
+
+
+def test_cache_shared_with_local_both_ways(kit: tuple[ModuleType, pathlib.Path],
+                                           cluster: dict[str, Any],
+                                           tmp_path: pathlib.Path) -> None:
+    module, _ = kit
+    log = tmp_path / "log"
+    log.mkdir()
+    cache = str(tmp_path / "cache")
+    first = module.build(cache, str(log)).run(progress=False)  # local
+    clear(log)
+    pipeline = module.build(cache, str(log))
+    assert rows(pipeline.run(progress=False, backend="ray")) == rows(first)
+    assert not executed(log) and set(statuses(pipeline).values()) == {"hit"}
+    changed = module.build(cache, str(log), factor=5).run(progress=False, backend="ray")
+    clear(log)
+    pipeline = module.build(cache, str(log), factor=5)
+    assert rows(pipeline.run(progress=False)) == rows(changed)  # local again
+    assert not executed(log)
+
+
+def test_failed_batch_raises_the_step_error_and_is_retried_alone(
+        kit: tuple[ModuleType, pathlib.Path], cluster: dict[str, Any],
+        tmp_path: pathlib.Path) -> None:
+    module, _ = kit
+    log = tmp_path / "log"
+    log.mkdir()
+    cache = str(tmp_path / "cache")
+    pipeline = module.build(cache, str(log), fail_on=60)
+    with pytest.raises(StepFailedError, match=r"step 'b' failed on batch 6 .*KeyError") as info:
+        pipeline.run(progress=False, backend="ray", backend_options={"window": 2})
+    assert isinstance(info.value.__cause__, KeyError)
+    assert "raised in a Ray worker" in "".join(getattr(info.value.__cause__, "__notes__", []))
+    assert statuses(pipeline)["b"] == "failed"
+    done_before = {first for step, first in executed(log) if step == "b"}
+    clear(log)
+    pipeline = module.build(cache, str(log))
+    assert len(rows(pipeline.run(progress=False, backend="ray"))) == 120
+    again = {first for step, first in executed(log) if step == "b"}
+    assert again == set(range(60, 120, 10))  # batches 0-5 were committed before the failure
+    assert set(range(0, 60, 10)) <= done_before
+    assert statuses(pipeline)["b"] == "partial"
+
+
+def test_driver_killed_then_resumed(kit: tuple[ModuleType, pathlib.Path],
+                                    cluster: dict[str, Any], tmp_path: pathlib.Path) -> None:
+    """A driver (steps defined in its __main__) is SIGKILLed mid-run; the next run, here,
+    reuses every batch it committed and returns exactly the uninterrupted rows."""
+    module, script = kit
+    log = tmp_path / "log"
+    log.mkdir()
+    cache = str(tmp_path / "cache")
+    driver = subprocess.Popen([sys.executable, str(script), cache, str(log),
+                               cluster["address"]], cwd=ROOT, env=cluster["env"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while sum(1 for s, _ in executed(log) if s == "a") < 8:
+        assert driver.poll() is None, driver.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the driver computed nothing in 120 s"
+        time.sleep(0.1)
+    time.sleep(1.5)  # the batch writer commits at least every second
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    pipeline = module.build(cache, str(log), n=300)
+    manifest = Manifest(pathlib.Path(cache) / "v1" / "manifest.sqlite")
+    committed = set(manifest.state(step_keys(pipeline)["a"][0]).batches)
+    manifest.close()
+    assert 0 < len(committed) < 30, committed
+    clear(log)
+    result = pipeline.run(progress=False, backend="ray")
+    resumed = {first // 10 for step, first in executed(log) if step == "a"}
+    assert resumed and not resumed & committed
+    assert resumed | committed == set(range(30))
+    assert statuses(pipeline)["a"] == "partial"
+    fresh = module.build(str(tmp_path / "fresh"), str(log), n=300).run(progress=False)
+    assert rows(result) == rows(fresh)
