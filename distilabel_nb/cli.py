@@ -41,6 +41,7 @@ __all__ = [
     "format_ls",
     "format_show",
     "main",
+    "pipeline_dot",
 ]
 
 
@@ -149,19 +150,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _graph(args: argparse.Namespace) -> int:
-    pipelines = _load_script(args.script, args.cache_dir)
-    for pipeline in pipelines:
-        try:
-            from distilabel_nb.notebook import render
+_COLORS = {"hit": "#d1f0d8", "partial": "#fff1c2", "miss": "#ffd8b5", "failed": "#ffc9c9"}
 
-            dot = render.to_dot(pipeline)  # type: ignore[attr-defined]
-        except (ImportError, AttributeError):
-            lines = [f"digraph {json.dumps(pipeline.name)} {{", "  rankdir=LR;"]
-            lines += [f"  {json.dumps(n)};" for n in pipeline.steps]
-            lines += [f"  {json.dumps(a)} -> {json.dumps(b)};" for a, b in pipeline.dag.edges]
-            dot = "\n".join([*lines, "}"])
-        print(dot)
+
+def pipeline_dot(pipeline: Any) -> str:
+    """A pipeline as Graphviz DOT, each step filled by what a run would do (its plan)."""
+    try:
+        plan = pipeline.plan()
+    except Exception:  # no usable cache: draw the steps without statuses
+        plan = {}
+    lines = [f"digraph {json.dumps(pipeline.name)} {{", "  rankdir=LR;",
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
+    for name in pipeline.steps:
+        step = plan.get(name)
+        status = step.status if step is not None else "?"
+        label = f"{name}\\n{status}" if step is not None else name
+        color = _COLORS.get(status, "#ffffff")
+        lines.append(f"  {json.dumps(name)} [label=\"{label}\", fillcolor=\"{color}\"];")
+    lines += [f"  {json.dumps(a)} -> {json.dumps(b)};" for a, b in pipeline.dag.edges]
+    return "\n".join([*lines, "}"])
+
+
+def _graph(args: argparse.Namespace) -> int:
+    for pipeline in _load_script(args.script, args.cache_dir):
+        print(pipeline_dot(pipeline))
     return 0
 
 
