@@ -29,9 +29,13 @@ def test_a_run_emits_a_stream_of_events_the_report_is_built_from(
     pipeline.run(progress=False, on_event=events.append)
     kinds = [e.kind for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
-    assert kinds.count("step_planned") == 2 and kinds.count("step_finished") == 2
+    assert kinds.count("step_planned") == 2
+    # each step reports as soon as it ends (load first), and once more in the summary
+    finished = [e.step for e in events if e.kind == "step_finished"]
+    assert finished == ["load", "double", "load", "double"]
     done = [e for e in events if e.kind == "batch_done" and e.step == "double"]
     assert [e.rows_done for e in done] == [25, 50, 75, 100]
+    assert {(e.rows_total, e.batches_total) for e in done} == {(100, 4)}
     report = pipeline.last_run
     assert report is not None
     assert report["double"].rows == 100 and report["double"].rows_computed == 100

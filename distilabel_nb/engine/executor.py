@@ -26,13 +26,14 @@ from distilabel_nb.engine.backends import Backend, LocalBackend, Pending
 from distilabel_nb.engine.channel import Channel, RunStopped
 from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.events import RunEvent
+from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan
 from distilabel_nb.engine.writer import BatchWriter
 
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
 
-__all__ = ["Executor", "StepFailedError"]
+__all__ = ["Executor", "StepFailedError", "StepOutcome"]
 
 
 class StepFailedError(RuntimeError):
@@ -52,7 +53,7 @@ class StepFailedError(RuntimeError):
 
 
 @dataclasses.dataclass
-class _StepOutcome:
+class StepOutcome:
     computed_rows: int = 0
     rows_done: int = 0
     computed_batches: int = 0
@@ -79,9 +80,10 @@ class Executor:
         #: Rows a generator yields at most (a dry run), None for all.
         self.row_limit: int | None = None
         self.channels: dict[str, Channel] = {}
-        self.outcomes: dict[str, _StepOutcome] = {}
+        self.outcomes: dict[str, StepOutcome] = {}
         self.corrupt: CorruptSegmentError | None = None
         self.store_dir = pathlib.Path(store.base)
+        self.expected = _expected_sizes(pipeline, plans)
         leaves = set(pipeline.dag.leaves())
         for name, plan in plans.items():
             finished = plan.status == "hit"
@@ -107,7 +109,7 @@ class Executor:
         for channel in self.channels.values():
             channel.on_change = wake.set
         for name in to_run:
-            self.outcomes[name] = _StepOutcome()
+            self.outcomes[name] = StepOutcome()
         threaded = [n for n in to_run if getattr(self.pipeline.steps[n], "io_bound", False)]
         tasks = {n: self._step_task(n, block=False) for n in to_run if n not in threaded}
         threads = [threading.Thread(target=self._drive, args=(n,), daemon=True,
@@ -150,9 +152,10 @@ class Executor:
         outcome = self.outcomes[name]
         writer = BatchWriter(self.store, self.manifest, plan.key, plan.chunk,
                              self.pipeline.name, name, channel.stored)
+        rows_total, batches_total = self.expected[name]
         self._event("step_started", name, status="running", reason=plan.reason,
                     batches_done=plan.batches_done, rows_done=plan.rows_reused,
-                    batches_total=plan.batches_total)
+                    rows_total=rows_total, batches_total=batches_total)
         total: int | None = None
         outcome.rows_done = plan.rows_reused
         start = time.perf_counter()
@@ -188,9 +191,13 @@ class Executor:
                 channel.finish(total)
             else:
                 channel.abort()
+            failed = outcome.error is not None
+            self.emit(finished_event(
+                self.pipeline.name, name, plan, channel, outcome, failed=failed,
+                message=f"{type(outcome.error).__name__}: {outcome.error}" if failed else None))
 
     def _after_batch(self, name: str, plan: StepPlan, channel: Channel, writer: BatchWriter,
-                     outcome: _StepOutcome, index: int, table: pa.Table, tainted: bool) -> None:
+                     outcome: StepOutcome, index: int, table: pa.Table, tainted: bool) -> None:
         channel.publish(index, table, tainted)
         if not tainted:
             writer.add(index, table)
@@ -199,12 +206,14 @@ class Executor:
         outcome.computed_rows += table.num_rows
         outcome.computed_batches += 1
         outcome.rows_done += table.num_rows
+        rows_total, batches_total = self.expected[name]
         self._event("batch_done", name, status="running",
                     rows_done=outcome.rows_done, batches_done=len(channel.rows),
-                    batches_total=plan.batches_total, rows_reused=plan.rows_reused)
+                    rows_total=rows_total, batches_total=batches_total,
+                    rows_reused=plan.rows_reused)
 
     def _generate(self, name: str, step: Any, plan: StepPlan, channel: Channel,
-                  writer: BatchWriter, outcome: _StepOutcome) -> Generator[bool, None, int]:
+                  writer: BatchWriter, outcome: StepOutcome) -> Generator[bool, None, int]:
         count = 0
         for index, table in enumerate(step.generate()):
             if self.stop.is_set():
@@ -223,7 +232,7 @@ class Executor:
         return count
 
     def _process(self, name: str, step: Any, plan: StepPlan, channel: Channel,
-                 writer: BatchWriter, outcome: _StepOutcome,
+                 writer: BatchWriter, outcome: StepOutcome,
                  block: bool) -> Generator[bool, None, int]:
         preds = [self.channels[p] for p in self.pipeline.dag.pred[name]]
         size = None if step.kind == "global" else max(1, int(step.input_batch_size))
@@ -266,7 +275,7 @@ class Executor:
         return index
 
     def _finish_batch(self, name: str, step: Any, plan: StepPlan, channel: Channel,
-                      writer: BatchWriter, outcome: _StepOutcome, size: int | None,
+                      writer: BatchWriter, outcome: StepOutcome, size: int | None,
                       item: tuple[int, Pending, bool]) -> Generator[bool, None, None]:
         index, pending, tainted_input = item
         outcome.batch = index
@@ -277,6 +286,29 @@ class Executor:
         self._after_batch(name, plan, channel, writer, outcome, index, table, tainted)
         outcome.batch = outcome.rows_span = None
         yield True
+
+
+def _expected_sizes(pipeline: Pipeline, plans: dict[str, StepPlan]
+                    ) -> dict[str, tuple[int | None, int | None]]:
+    """Rows and batches each step should end with, for progress displays: exact for
+    hits and sized loaders, an estimate (as many rows as its input) for the others."""
+    sizes: dict[str, tuple[int | None, int | None]] = {}
+    for name in pipeline.dag.topological():
+        plan, step = plans[name], pipeline.steps[name]
+        rows: int | None
+        if plan.status == "hit":
+            rows = plan.state.rows
+        elif step.kind == "generator":
+            counter = getattr(step, "total_rows", None)
+            rows = counter() if callable(counter) else None
+        else:
+            upstream = [sizes[p][0] for p in pipeline.dag.pred[name]]
+            rows = max(upstream) if upstream and None not in upstream else None  # type: ignore[type-var]
+        batches = plan.batches_total
+        if batches is None and rows is not None:
+            batches = 1 if plan.chunk == 0 else -(-rows // plan.chunk)
+        sizes[name] = (rows, batches)
+    return sizes
 
 
 _WAITING = object()

@@ -20,6 +20,7 @@ from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, resolve_backend
 from distilabel_nb.engine.events import Listener, RunEvent
 from distilabel_nb.engine.executor import Executor, StepFailedError
+from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan, make_plan, step_keys
 from distilabel_nb.engine.report import ReportBuilder, RunReport
 from distilabel_nb.pipeline.context import reset_current_pipeline, set_current_pipeline
@@ -293,47 +294,13 @@ class Pipeline:
         records = []
         now = time.time()
         for name, plan in plans.items():
-            channel = executor.channels[name]
             outcome = executor.outcomes.get(name)
-            rows = sum(channel.rows.values())
-            status, reason = plan.status, plan.reason
-            if outcome is not None:
-                complete = channel.total is not None
-                if name == failed:
-                    status, reason = "failed", message or "failed"
-                elif outcome.tainted_rows:
-                    status = "failed"
-                    reason = (f"{outcome.tainted_rows} rows have failed or depend on failed "
-                              "rows; they are retried on the next run")
-                elif not complete:
-                    status = "partial" if channel.refs else "pending"
-                    kept = len(channel.refs)
-                    reason = f"stopped ({message}); {kept} finished batches kept"
-                elif plan.batches_done:
-                    status = "partial"
-            nbytes = plan.state.nbytes + (outcome.bytes_written if outcome else 0)
-            extra: dict[str, Any] = {"rows": rows, "bytes": nbytes,
-                                     "rows_computed": outcome.computed_rows if outcome else 0}
-            rows_reused = plan.rows_reused
-            context = outcome.context if outcome else None
-            if context is not None and (context.rows_reused or context.tokens_used):
-                # A row-level cache inside the step: its own reuse counts as reuse.
-                rows_reused += context.rows_reused
-                extra["rows_computed"] = context.rows_computed
-                extra["tokens_used"] = context.tokens_used
-                extra["tokens_saved"] = context.tokens_saved
-                if context.rows_reused and status == "miss":
-                    status = "partial" if context.rows_computed else "hit"
-                    reason += (f"; {context.rows_reused:,} rows reused from the row cache, "
-                               f"{context.rows_computed:,} computed")
-            if name == failed and outcome is not None and outcome.error is not None:
-                extra["error"] = getattr(outcome.error, "__traceback_text__", str(outcome.error))
-            emit(RunEvent("step_finished", self.name, name, status, reason,  # type: ignore[arg-type]
-                          rows_done=rows, rows_reused=rows_reused,
-                          batches_done=len(channel.rows), batches_total=channel.total,
-                          seconds=outcome.seconds if outcome else 0.0, extra=extra))
-            records.append(RunRecord(self.name, name, plan.key, plan.description, status, rows,
-                                     nbytes, outcome.seconds if outcome else 0.0, now))
+            event = finished_event(self.name, name, plan, executor.channels[name], outcome,
+                                   failed=name == failed, message=message)
+            emit(event)
+            records.append(RunRecord(self.name, name, plan.key, plan.description,
+                                     event.status or plan.status, event.rows_done,
+                                     event.extra["bytes"], event.seconds, now))
         manifest.record_runs(records)
         manifest.touch(plan.key for plan in plans.values() if plan.status == "hit")
         emit(RunEvent("run_finished", self.name, message=message))

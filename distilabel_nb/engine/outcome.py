@@ -1,0 +1,65 @@
+"""What a step did in a run, as the ``step_finished`` event that reports it.
+
+The executor sends it as soon as a step ends (so a live graph turns the node green or
+blue right away); the pipeline sends it once more at the end of the run, when it knows
+whether the run as a whole failed or was interrupted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from distilabel_nb.engine.events import RunEvent
+
+if TYPE_CHECKING:
+    from distilabel_nb.engine.channel import Channel
+    from distilabel_nb.engine.executor import StepOutcome
+    from distilabel_nb.engine.plan import StepPlan
+
+__all__ = ["finished_event"]
+
+
+def _status(plan: StepPlan, channel: Channel, outcome: StepOutcome | None, failed: bool,
+            message: str | None) -> tuple[str, str]:
+    if outcome is None:
+        return plan.status, plan.reason
+    if failed:
+        return "failed", message or "failed"
+    if outcome.tainted_rows:
+        return "failed", (f"{outcome.tainted_rows} rows have failed or depend on failed rows; "
+                          "they are retried on the next run")
+    if channel.total is None:
+        kept = len(channel.refs)
+        return ("partial" if channel.refs else "pending",
+                f"stopped ({message or 'the run stopped'}); {kept} finished batches kept")
+    if plan.batches_done:
+        return "partial", plan.reason
+    return plan.status, plan.reason
+
+
+def finished_event(pipeline: str, name: str, plan: StepPlan, channel: Channel,
+                   outcome: StepOutcome | None, failed: bool = False,
+                   message: str | None = None) -> RunEvent:
+    status, reason = _status(plan, channel, outcome, failed, message)
+    rows = sum(channel.rows.values())
+    nbytes = plan.state.nbytes + (outcome.bytes_written if outcome else 0)
+    extra: dict[str, Any] = {"rows": rows, "bytes": nbytes,
+                             "rows_computed": outcome.computed_rows if outcome else 0}
+    rows_reused = plan.rows_reused
+    context = outcome.context if outcome else None
+    if context is not None and (context.rows_reused or context.tokens_used):
+        # A row-level cache inside the step: its own reuse counts as reuse.
+        rows_reused += context.rows_reused
+        extra["rows_computed"] = context.rows_computed
+        extra["tokens_used"] = context.tokens_used
+        extra["tokens_saved"] = context.tokens_saved
+        if context.rows_reused and status == "miss":
+            status = "partial" if context.rows_computed else "hit"
+            reason += (f"; {context.rows_reused:,} rows reused from the row cache, "
+                       f"{context.rows_computed:,} computed")
+    if failed and outcome is not None and outcome.error is not None:
+        extra["error"] = getattr(outcome.error, "__traceback_text__", str(outcome.error))
+    return RunEvent("step_finished", pipeline, name, status, reason,  # type: ignore[arg-type]
+                    rows_done=rows, rows_reused=rows_reused, batches_done=len(channel.rows),
+                    batches_total=channel.total, seconds=outcome.seconds if outcome else 0.0,
+                    extra=extra)
