@@ -14,7 +14,7 @@ from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.executor import StepFailedError
 from distilabel_nb.engine.report import RunReport, StepReport
 from distilabel_nb.fields import RuntimeParameter, Secret
-from distilabel_nb.pipeline import CycleError, Pipeline, PipelineValidationError
+from distilabel_nb.pipeline import CycleError, Pipeline, PipelineValidationError, RayPipeline
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,7 @@ __all__ = [
     "Distiset",
     "Pipeline",
     "PipelineValidationError",
+    "RayPipeline",
     "RunEvent",
     "RunReport",
     "RuntimeParameter",

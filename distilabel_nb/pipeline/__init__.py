@@ -1,7 +1,8 @@
 """The pipeline: a DAG of steps, validated before it runs."""
 
+from distilabel_nb.backends import RayPipeline
 from distilabel_nb.pipeline.dag import CycleError
 from distilabel_nb.pipeline.pipeline import Pipeline
 from distilabel_nb.pipeline.validate import PipelineValidationError
 
-__all__ = ["CycleError", "Pipeline", "PipelineValidationError"]
+__all__ = ["CycleError", "Pipeline", "PipelineValidationError", "RayPipeline"]
