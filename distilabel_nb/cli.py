@@ -5,6 +5,7 @@
     distilabel-nb cache show NAME
     distilabel-nb cache clear NAME [--step STEP]
     distilabel-nb cache gc [--max-size 10GB] [--older-than 30d] [--dry-run]
+    distilabel-nb cache verify
     distilabel-nb graph SCRIPT
 
 ``--cache-dir DIR`` (before the command) picks the cache root; ``--json`` prints the
@@ -25,6 +26,7 @@ from distilabel_nb.cache.admin import (
     cache_clear,
     cache_ls,
     cache_show,
+    cache_verify,
     format_age,
     format_size,
     other_versions,
@@ -37,6 +39,7 @@ __all__ = [
     "cache_gc",
     "cache_ls",
     "cache_show",
+    "cache_verify",
     "format_gc",
     "format_ls",
     "format_show",
@@ -120,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument("--max-size", default=None, help="keep at most this much, e.g. 10GB")
     gc.add_argument("--older-than", default=None, help="remove what is unused since, e.g. 30d")
     gc.add_argument("--dry-run", action="store_true", help="only say what would go")
+    actions.add_parser("verify", help="check every cached file against its checksum; "
+                                      "damaged ones are forgotten (recomputed on next run)")
     return parser
 
 
@@ -193,6 +198,12 @@ def _cache(args: argparse.Namespace) -> int:
                 f"{format_size(result['bytes'])}")
         if result["skipped"]:
             text += f" ({result['skipped']} in use by a running pipeline were kept)"
+    elif args.action == "verify":
+        result = cache_verify(root)
+        lines = [f"checked {result['files']} files: {len(result['damaged'])} damaged"]
+        lines += [f"  {d['pipeline']}/{d['step']}: {d['path']}: {d['why']} (forgotten: "
+                  "the next run recomputes it)" for d in result["damaged"]]
+        text = "\n".join(lines)
     else:
         if args.max_size is None and args.older_than is None:
             print("cache gc needs --max-size and/or --older-than", file=sys.stderr)

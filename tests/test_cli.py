@@ -144,3 +144,24 @@ def test_run_and_graph_a_script(tmp_path: pathlib.Path, cache_dir: pathlib.Path,
     assert [e["pipeline"] for e in cache_ls(cache_dir)] == ["scripted"]
     code, out, _ = cli(capsys, "graph", str(script))
     assert code == 0 and "digraph" in out and "load" in out and "keep" in out
+
+
+def test_verify_finds_damage_no_run_would_read(filled: pathlib.Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "--cache-dir", str(filled), "cache", "verify")
+    assert code == 0 and out.startswith("checked 4 files: 0 damaged")
+    # The loader's output is read by no run while the step after it is a hit.
+    target = sorted((filled / "v1" / "data").glob("*/*/*.arrow"))[0]
+    target.write_bytes(target.read_bytes()[:-7])
+    code, out, _ = cli(capsys, "--cache-dir", str(filled), "cache", "verify")
+    assert code == 0 and "1 damaged" in out and "checksum mismatch" in out
+    assert not target.exists()
+    code, out, _ = cli(capsys, "--cache-dir", str(filled), "cache", "verify")
+    assert out.startswith("checked 3 files: 0 damaged")
+    statuses = set()
+    for name, n in (("alpha", 200), ("beta", 3000)):
+        pipeline = build(filled, name, n=n)
+        rows = pipeline.run(progress=False)["default"]["train"].to_pylist()
+        assert rows == [{"x": i, "p": name, "y": 2 * i} for i in range(n)]
+        statuses |= set(pipeline.last_run.statuses().values())  # type: ignore[union-attr]
+    assert statuses == {"hit", "miss"}  # the damaged loader output was recomputed

@@ -18,11 +18,13 @@ from typing import Any
 
 from distilabel_nb.cache.layout import CACHE_VERSION, cache_root
 from distilabel_nb.cache.manifest import Manifest
+from distilabel_nb.cache.store import CorruptSegmentError
 
 __all__ = [
     "cache_clear",
     "cache_ls",
     "cache_show",
+    "cache_verify",
     "format_age",
     "format_size",
     "open_manifest",
@@ -265,3 +267,36 @@ def cache_clear(root: str | os.PathLike[str] | None, name: str,
     removed = [k for k in gone if k in keys]
     return {"removed": len(removed), "bytes": sum(keys[k]["bytes"] for k in removed),
             "skipped": len(wanted) - len(gone)}
+
+
+def cache_verify(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Read every cached file and check it against its checksum (a run checks only the
+    files it reads). Damaged or missing files are forgotten, so the next run recomputes
+    them; returns the counts and, per damaged file, its pipeline, step and why."""
+    from distilabel_nb.cache.store import SegmentStore
+
+    manifest = open_manifest(root)
+    result: dict[str, Any] = {"files": 0, "damaged": []}
+    if manifest is None:
+        return result
+    try:
+        store = SegmentStore(manifest.base)
+        owners = {k: (p, s) for k, p, s in manifest.query(
+            "SELECT key, pipeline, step FROM outputs")}
+        keys = [k for (k,) in manifest.query("SELECT DISTINCT key FROM segments")]
+        for key in keys:
+            pipeline, step = owners.get(key, (None, None))
+            refs = {(ref.path, ref.checksum) for ref in manifest.state(key).batches.values()}
+            for path, checksum in sorted(refs):
+                result["files"] += 1
+                try:
+                    store.read(path, checksum)
+                except CorruptSegmentError as error:
+                    result["damaged"].append({"pipeline": pipeline, "step": step,
+                                              "path": path, "why": error.why})
+                    manifest.drop_segment(path)
+                    store.delete([path])
+        manifest.release()
+    finally:
+        manifest.close()
+    return result
