@@ -13,7 +13,8 @@ import inspect
 import typing
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, TypeVar
 
-__all__ = ["SECRET_NAMES", "Field", "Fielded", "RuntimeParameter", "Secret", "redact"]
+__all__ = ["SECRET_NAMES", "Field", "Fielded", "RuntimeParameter", "Secret", "redact", "scrub",
+           "secret_values"]
 
 _RUNTIME = "distilabel_nb:runtime-parameter"
 _SECRET = "distilabel_nb:secret"
@@ -68,6 +69,26 @@ def _markers(annotation: Any) -> set[str]:
 def redact(value: Any) -> str:
     """How a secret is shown anywhere: never its value."""
     return "<redacted>" if value else "<unset>"
+
+
+def secret_values(obj: Any) -> set[str]:
+    """Every secret string held by ``obj``'s fields, nested objects included."""
+    found: set[str] = set()
+    if isinstance(obj, Fielded):
+        for name, field in obj._fields.items():
+            value = getattr(obj, name, None)
+            if field.secret and isinstance(value, str) and len(value) >= 4:
+                found.add(value)
+            elif isinstance(value, Fielded):
+                found |= secret_values(value)
+    return found
+
+
+def scrub(text: str, secrets: set[str]) -> str:
+    """``text`` with every secret in ``secrets`` replaced by ``<redacted>``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "<redacted>")
+    return text
 
 
 class Fielded:

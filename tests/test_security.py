@@ -135,9 +135,6 @@ def test_cache_files_and_folders_are_user_only(tmp_path: pathlib.Path, umask: in
     assert not loose, f"not user-only: {loose}"
 
 
-@pytest.mark.xfail(strict=True, reason="cache/rowcache.py creates rows.sqlite with the "
-                   "umask's mode (0o644): needs os.chmod(path, 0o600) after connect, and for "
-                   "its -wal/-shm (reported)")
 def test_row_cache_files_are_user_only(tmp_path: pathlib.Path) -> None:
     cache = tmp_path / "cache"
     with Pipeline(name="rows", cache_dir=cache) as pipeline:
@@ -236,9 +233,6 @@ def test_cli_output_has_no_secrets(tmp_path: pathlib.Path,
         _assert_clean(out + err, f"distilabel-nb {' '.join(argv)}")
 
 
-@pytest.mark.xfail(strict=True, reason="engine: StepFailedError and the report's error text "
-                   "quote the step's exception verbatim, secrets included (reported to the "
-                   "lead: scrub secret field values in executor/pipeline)")
 def test_secrets_are_redacted_from_error_messages(tmp_path: pathlib.Path) -> None:
     cache = tmp_path / "cache"
     pipeline = _secret_pipeline(cache, fail=True)

@@ -309,8 +309,6 @@ def test_tokens_in_a_cached_output(tmp_path):
 
 
 
-@pytest.mark.xfail(reason="needs StepContext.use_cache (= not plan.forced) from the executor",
-                   strict=False)
 def test_run_without_cache_resends_every_row(tmp_path, server):
     pipeline = build(tmp_path, server, prompts(4))
     pipeline.run(progress=False)

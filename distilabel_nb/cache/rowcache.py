@@ -12,6 +12,8 @@ processes may read and write it at once). Values are JSON (orjson), never pickle
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pathlib
 import sqlite3
 import threading
@@ -61,6 +63,9 @@ class RowCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        for suffix in ("", "-wal", "-shm"):  # answers paid for are the user's alone
+            with contextlib.suppress(OSError):
+                os.chmod(f"{self.path}{suffix}", 0o600)
 
     def get_many(self, signature: str, keys: Iterable[str]) -> dict[str, CachedRow]:
         """The stored rows among ``keys`` (absent keys are simply missing)."""

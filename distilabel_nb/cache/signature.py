@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 import math
 import pathlib
 import struct
@@ -44,9 +45,20 @@ def short(key: str, n: int = 10) -> str:
 def canonical(value: Any) -> bytes:
     """Canonical bytes of ``value``: the orjson fast path or the tagged encoding."""
     try:
-        return b"J" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
         return b"T" + encode(value)
+    if b"null" in data and _has_non_finite(value):  # orjson writes nan and inf as null
+        return b"T" + encode(value)
+    return b"J" + data
+
+
+def _has_non_finite(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        return True
+    return False
 
 
 def _frame(tag: bytes, payload: bytes) -> bytes:

@@ -23,6 +23,9 @@ class StepContext:
     cache_dir: pathlib.Path
     #: Set when the run is stopping (Ctrl-C, a failure elsewhere): long calls should end.
     stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
+    #: False when this run must recompute the step (``use_cache=False`` on it or on the
+    #: run, or upstream of it): row-level caches must not serve old rows then.
+    use_cache: bool = True
     rows_reused: int = 0
     rows_computed: int = 0
     rows_failed: int = 0

@@ -10,6 +10,7 @@ finished and return.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import pathlib
 import threading
@@ -29,6 +30,7 @@ from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan
 from distilabel_nb.engine.writer import BatchWriter
+from distilabel_nb.fields import scrub, secret_values
 
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
@@ -160,7 +162,8 @@ class Executor:
         outcome.rows_done = plan.rows_reused
         start = time.perf_counter()
         step.context = outcome.context = StepContext(
-            self.pipeline.name, name, plan.key, plan.signature, self.store_dir, self.stop)
+            self.pipeline.name, name, plan.key, plan.signature, self.store_dir, self.stop,
+            use_cache=not plan.forced)
         try:
             step.load()
             try:
@@ -178,8 +181,9 @@ class Executor:
             self.corrupt = error
             self.stop.set()
         except Exception as error:
-            outcome.error = error
-            error.__traceback_text__ = traceback.format_exc()  # type: ignore[attr-defined]
+            outcome.error = _scrubbed(error, secret_values(step))
+            error.__traceback_text__ = scrub(  # type: ignore[attr-defined]
+                traceback.format_exc(), secret_values(step))
             self.stop.set()
         finally:
             if block:  # a thread of its own: its wall time is its time
@@ -286,6 +290,18 @@ class Executor:
         self._after_batch(name, plan, channel, writer, outcome, index, table, tainted)
         outcome.batch = outcome.rows_span = None
         yield True
+
+
+def _scrubbed(error: Exception, secrets: set[str]) -> Exception:
+    """The step's exception with the step's secrets taken out of its message."""
+    if secrets and any(secret in str(error) for secret in secrets):
+        error.args = tuple(scrub(a, secrets) if isinstance(a, str) else a for a in error.args)
+        for name in ("message", "msg"):
+            value = getattr(error, name, None)
+            if isinstance(value, str):
+                with contextlib.suppress(AttributeError):
+                    setattr(error, name, scrub(value, secrets))
+    return error
 
 
 def _expected_sizes(pipeline: Pipeline, plans: dict[str, StepPlan]

@@ -39,7 +39,8 @@ def _status(plan: StepPlan, channel: Channel, outcome: StepOutcome | None, faile
 
 def finished_event(pipeline: str, name: str, plan: StepPlan, channel: Channel,
                    outcome: StepOutcome | None, failed: bool = False,
-                   message: str | None = None) -> RunEvent:
+                   message: str | None = None, tokens_saved: int = 0) -> RunEvent:
+    """The step's final report; ``tokens_saved`` is what a batch-level hit saved."""
     status, reason = _status(plan, channel, outcome, failed, message)
     rows = sum(channel.rows.values())
     nbytes = plan.state.nbytes + (outcome.bytes_written if outcome else 0)
@@ -57,6 +58,8 @@ def finished_event(pipeline: str, name: str, plan: StepPlan, channel: Channel,
             status = "partial" if context.rows_computed else "hit"
             reason += (f"; {context.rows_reused:,} rows reused from the row cache, "
                        f"{context.rows_computed:,} computed")
+    if tokens_saved:
+        extra["tokens_saved"] = tokens_saved
     if failed and outcome is not None and outcome.error is not None:
         extra["error"] = getattr(outcome.error, "__traceback_text__", str(outcome.error))
     return RunEvent("step_finished", pipeline, name, status, reason,  # type: ignore[arg-type]

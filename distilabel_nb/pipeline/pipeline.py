@@ -296,7 +296,8 @@ class Pipeline:
         for name, plan in plans.items():
             outcome = executor.outcomes.get(name)
             event = finished_event(self.name, name, plan, executor.channels[name], outcome,
-                                   failed=name == failed, message=message)
+                                   failed=name == failed, message=message,
+                                   tokens_saved=self._tokens_saved(plan, executor))
             emit(event)
             records.append(RunRecord(self.name, name, plan.key, plan.description,
                                      event.status or plan.status, event.rows_done,
@@ -339,6 +340,16 @@ class Pipeline:
             return None
         bundle: Any = CacheGraph(self)._repr_mimebundle_(**kwargs)
         return bundle
+
+    def _tokens_saved(self, plan: StepPlan, executor: Executor) -> int:
+        """What a step reused whole cost in tokens (LLM tasks know it from their rows)."""
+        counter = getattr(self.steps[plan.name], "tokens_in", None)
+        if plan.status != "hit" or not callable(counter):
+            return 0
+        try:
+            return int(counter(executor.channels[plan.name].all_rows()))
+        except CorruptSegmentError:
+            return 0
 
     def __repr__(self) -> str:
         edges = ", ".join(f"{a} >> {b}" for a, b in self.dag.edges)
