@@ -315,3 +315,24 @@ def test_run_without_cache_resends_every_row(tmp_path, server):
     server.reset()
     pipeline.run(use_cache=False, progress=False)
     assert server.count == 4
+
+
+def test_a_full_hit_reports_the_tokens_it_saved(tmp_path):
+    from distilabel_nb import Pipeline
+    from distilabel_nb.llms import OfflineLLM
+    from distilabel_nb.steps import LoadDataFromDicts
+    from distilabel_nb.steps.tasks import TextGeneration
+
+    def run():
+        with Pipeline(name="saved", cache_dir=tmp_path / "c") as pipeline:
+            rows = [{"instruction": f"q {i}"} for i in range(8)]
+            load = LoadDataFromDicts(name="load", data=rows)
+            load >> TextGeneration(name="gen", llm=OfflineLLM())
+        pipeline.run(progress=False)
+        return pipeline.last_run["gen"]
+
+    first = run()
+    assert first.status == "miss" and first.tokens_used > 0
+    second = run()
+    assert second.status == "hit"
+    assert second.tokens_saved == first.tokens_used
