@@ -6,6 +6,7 @@ the difference between two descriptions is the reason a step missed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,6 +49,20 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
+_ROWS = re.compile(r"^([\d,]+) rows, content ")
+
+
+def _data_change(old: Any, new: Any) -> str:
+    """' (100 -> 120 rows)' for loaders that describe their data by size and content."""
+    before = _ROWS.match(old) if isinstance(old, str) else None
+    after = _ROWS.match(new) if isinstance(new, str) else None
+    if before is None or after is None:
+        return ""
+    if before.group(1) == after.group(1):
+        return f" (same {before.group(1)} rows, different content)"
+    return f" ({before.group(1)} -> {after.group(1)} rows)"
+
+
 def diff_descriptions(old: Any, new: Any, path: str = "") -> list[str]:
     """Readable changes between two descriptions, e.g. 'temperature changed 0.8 -> 0.7'."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -66,7 +81,9 @@ def diff_descriptions(old: Any, new: Any, path: str = "") -> list[str]:
                 changes.extend(diff_descriptions(old[key], new[key], here))
         return changes
     if old != new:
-        if path.endswith("data") or (isinstance(old, list) and len(_shown(old)) >= _MAX_SHOWN):
+        if path.endswith("data"):
+            return [f"{path} changed{_data_change(old, new)}"]
+        if isinstance(old, list) and len(_shown(old)) >= _MAX_SHOWN:
             return [f"{path} changed"]
         return [f"{path} changed {_shown(old)} -> {_shown(new)}"]
     return []

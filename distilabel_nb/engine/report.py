@@ -61,12 +61,19 @@ class RunReport(Mapping[str, StepReport]):
         return [n for n, r in self.steps.items() if r.status in ("miss", "partial", "failed")]
 
     def table(self) -> str:
-        """A fixed-width text table, one line per step."""
-        head = f"{'step':<20} {'status':<8} {'rows':>9} {'reused':>9} {'seconds':>8}  reason"
+        """A fixed-width text table, one line per step (tokens when any step used some)."""
+        tokens = any(r.tokens_used or r.tokens_saved for r in self.steps.values())
+        head = f"{'step':<20} {'status':<8} {'rows':>9} {'reused':>9} {'seconds':>8}"
+        if tokens:
+            head += f" {'tokens':>9} {'saved':>9}"
+        head += "  reason"
         lines = [head, "-" * len(head)]
         for r in self.steps.values():
-            lines.append(f"{r.name[:20]:<20} {r.status:<8} {r.rows:>9,} {r.rows_reused:>9,} "
-                         f"{r.seconds:>8.2f}  {r.reason}")
+            line = (f"{r.name[:20]:<20} {r.status:<8} {r.rows:>9,} {r.rows_reused:>9,} "
+                    f"{r.seconds:>8.2f}")
+            if tokens:
+                line += f" {r.tokens_used:>9,} {r.tokens_saved:>9,}"
+            lines.append(f"{line}  {r.reason}")
         verb = "plan" if self.planned else "run"
         lines.append(f"{verb} of {self.pipeline!r}: {self.seconds:.2f} s"
                      + (f"; error: {self.error}" if self.error else ""))
