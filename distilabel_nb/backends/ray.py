@@ -207,7 +207,9 @@ def _remote_task() -> Any:
 class _StepRunner:
     """Where one step's batches go: Ray tasks, or a pool of actors."""
 
-    def __init__(self, step: Any, payload: bytes, cpus: int, window: int | None) -> None:
+    def __init__(self, step: Any, payload: bytes, kind: tuple[bool, bool], cpus: int,
+                 window: int | None) -> None:
+        stateful, io_bound = kind
         options = _options(step)
         self.replicas = max(1, int(options.pop("replicas", 1)))
         context = step.context
@@ -215,8 +217,8 @@ class _StepRunner:
             context.pipeline, context.step, context.key, context.signature,
             context.cache_dir)
         self.actors: list[Any] = []
-        if _stateful(step):
-            options.setdefault("num_cpus", 0 if getattr(step, "io_bound", False) else 1)
+        if stateful:
+            options.setdefault("num_cpus", 0 if io_bound else 1)
             actor = ray.remote(_StepActor).options(
                 name=None, max_concurrency=1, **options)
             self.actors = [actor.remote(payload, self.context_fields)
@@ -255,6 +257,10 @@ class RayBackend:
     - ``init_options``: more keyword arguments for ``ray.init``.
     - ``shutdown``: stop a Ray this backend started when the run ends (default: keep it
       for the next run; a Ray started by the user is never stopped).
+
+    While a run lasts, every step computed on Ray is marked ``io_bound`` in the driver
+    (it is: the driver only waits for Ray), so the executor drives it from a thread of
+    its own that blocks on its next result instead of polling for it.
     """
 
     name = "ray"
@@ -273,6 +279,8 @@ class RayBackend:
         self._errors: dict[str, BaseException] = {}
         self._runners: dict[str, _StepRunner] = {}
         self._inflight: set[Any] = set()
+        self._kinds: dict[str, tuple[bool, bool]] = {}  # name -> (stateful, io_bound)
+        self._marked: list[Any] = []
 
     def start(self, pipeline: Any) -> None:
         if not ray.is_initialized():
@@ -291,6 +299,11 @@ class RayBackend:
                     self._payloads[step.name] = _dumps(step)
                 except Exception as error:  # raised when the step has a batch to run
                     self._errors[step.name] = error
+        for step in steps:
+            self._kinds[step.name] = (_stateful(step), bool(getattr(step, "io_bound", False)))
+            if "io_bound" not in vars(step):
+                step.io_bound = True  # the driver only waits: a thread, blocking on Ray
+                self._marked.append(step)
 
     def stop(self) -> None:
         for ref in list(self._inflight):  # batches left behind by a failure or Ctrl-C
@@ -305,6 +318,10 @@ class RayBackend:
         self._runners.clear()
         self._payloads.clear()
         self._errors.clear()
+        for step in self._marked:
+            with contextlib.suppress(AttributeError):
+                del step.io_bound
+        self._marked.clear()
         if self._started and self.shutdown:
             ray.shutdown()
             self._started = False
@@ -317,7 +334,8 @@ class RayBackend:
                 msg = (f"step {step.name!r} cannot be sent to Ray workers: "
                        f"{type(error).__name__}: {error}")
                 raise TypeError(msg) from error
-            runner = _StepRunner(step, self._payloads[step.name], self._cpus, self.window_size)
+            runner = _StepRunner(step, self._payloads[step.name], self._kinds[step.name],
+                                 self._cpus, self.window_size)
             self._runners[step.name] = runner
         return runner
 
