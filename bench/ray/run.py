@@ -17,6 +17,7 @@ import pathlib
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -39,7 +40,8 @@ class Churn(Step):
     def outputs(self) -> list[str]:
         return ["h"]
 
-    def process(self, rows: list[dict[str, Any]]) -> Any:
+    def process(self, *inputs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        rows = inputs[0]
         for row in rows:
             x = row["i"]
             for _ in range(self.rounds):
@@ -87,7 +89,7 @@ def raw_task_ms(size: int, calls: int = 500) -> float:
     import pyarrow as pa
     import ray
 
-    echo = ray.remote(lambda table: table)
+    echo: Any = ray.remote(lambda table: table)
     table = pa.table({"i": list(range(size))})
     ray.get([echo.remote(table) for _ in range(20)])
     began = time.perf_counter()
