@@ -257,3 +257,64 @@ def test_driver_killed_then_resumed(kit: tuple[ModuleType, pathlib.Path],
     assert statuses(pipeline)["a"] == "partial"
     fresh = module.build(str(tmp_path / "fresh"), str(log), n=300).run(progress=False)
     assert rows(result) == rows(fresh)
+
+
+def test_stateful_steps_live_in_actors(cluster: dict[str, Any],
+                                       tmp_path: pathlib.Path) -> None:
+    """A step with load() (defined here, in a function) runs in its replicas; an LLM task
+    gives the same rows and token counts as locally."""
+    from distilabel_nb import RayPipeline
+    from distilabel_nb.llms import OfflineLLM
+    from distilabel_nb.steps import LoadDataFromDicts, Step
+    from distilabel_nb.steps.tasks import TextGeneration
+
+    log = tmp_path / "log"
+    log.mkdir()
+
+    class Offset(Step):
+        signature_skip = frozenset({"log"})
+        log: str = ""
+
+        @property
+        def inputs(self) -> list[str]:
+            return ["i"]
+
+        @property
+        def outputs(self) -> list[str]:
+            return ["o", "instruction"]
+
+        def load(self) -> None:
+            self.base = 100
+
+        def process(self, *inputs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+            (log / f"{os.getpid()}.{inputs[0][0]['i']}").touch()
+            for row in inputs[0]:
+                row["o"] = row["i"] + self.base
+                row["instruction"] = f"Say {row['i']}"
+            yield inputs[0]
+
+    def build(cache: pathlib.Path) -> Any:
+        with RayPipeline(name="actors", cache_dir=cache) as pipeline:
+            load = LoadDataFromDicts(name="load", data=[{"i": i} for i in range(60)],
+                                     batch_size=10)
+            offset = Offset(name="offset", log=str(log), input_batch_size=10)
+            offset.resources = {"replicas": 2, "num_cpus": 0}  # type: ignore[attr-defined]
+            gen = TextGeneration(name="gen", llm=OfflineLLM(), input_batch_size=10)
+            load >> offset >> gen
+        return pipeline
+
+    remote = build(tmp_path / "ray")
+    got = rows(remote.run(progress=False))  # RayPipeline: backend="ray" by default
+    assert [r["o"] for r in got] == [i + 100 for i in range(60)]
+    pids = {path.name.split(".")[0] for path in log.iterdir()}
+    assert len(pids) == 2 and str(os.getpid()) not in pids
+    local = build(tmp_path / "local")
+    assert rows(local.run(progress=False, backend="local")) == got
+    assert remote.last_run["gen"].tokens_used == local.last_run["gen"].tokens_used > 0
+
+
+def test_core_import_does_not_import_ray() -> None:
+    code = "import sys, distilabel_nb; from distilabel_nb import RayPipeline; " \
+           "assert 'ray' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -16,11 +16,15 @@ worker's traceback attached as a note, so the run fails with the same
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 import itertools
 import os
+import pickle
 import sys
 import sysconfig
+import threading
 import uuid
 from collections.abc import Iterator
 from types import ModuleType
@@ -184,12 +188,37 @@ def _by_value(modules: list[ModuleType]) -> Iterator[None]:
                 cloudpickle.unregister_pickle_by_value(module)
 
 
+_LOCKS = (type(threading.Lock()), type(threading.RLock()))
+
+
+def _fresh_lock(reentrant: bool) -> Any:
+    return threading.RLock() if reentrant else threading.Lock()
+
+
+def _nothing() -> None:
+    return None
+
+
+class _StepPickler(cloudpickle.CloudPickler):
+    """cloudpickle, plus what a step may hold that only means something in this process:
+    a lock travels as a new unlocked lock, an event loop as None (made again on use)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, _LOCKS):
+            return _fresh_lock, (isinstance(obj, _LOCKS[1]),)
+        if isinstance(obj, asyncio.AbstractEventLoop):
+            return _nothing, ()
+        return super().reducer_override(obj)
+
+
 def _dumps(step: Any) -> bytes:
     """The step as bytes, without its pipeline (locks, listeners) or run context."""
     saved = step.pipeline, step.context
     step.pipeline = step.context = None
     try:
-        return bytes(cloudpickle.dumps(step))
+        buffer = io.BytesIO()
+        _StepPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(step)
+        return buffer.getvalue()
     finally:
         step.pipeline, step.context = saved
 
