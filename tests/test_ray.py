@@ -183,13 +183,14 @@ def test_scenarios_match_local(kit: tuple[ModuleType, pathlib.Path], cluster: di
     assert {s for s, _ in uncached[1]} == {"a", "b", "c"}
 
 
+@pytest.mark.parametrize("uri", [False, True], ids=["sqlite", "object-store-manifest"])
 def test_cache_shared_with_local_both_ways(kit: tuple[ModuleType, pathlib.Path],
-                                           cluster: dict[str, Any],
-                                           tmp_path: pathlib.Path) -> None:
+                                           cluster: dict[str, Any], tmp_path: pathlib.Path,
+                                           uri: bool) -> None:
     module, _ = kit
     log = tmp_path / "log"
     log.mkdir()
-    cache = str(tmp_path / "cache")
+    cache = f"file://{tmp_path}/cache" if uri else str(tmp_path / "cache")
     first = module.build(cache, str(log)).run(progress=False)  # local
     clear(log)
     pipeline = module.build(cache, str(log))
