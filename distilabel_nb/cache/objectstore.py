@@ -86,6 +86,14 @@ def _intact(record: Any) -> bool:
     return isinstance(record, dict) and record.get("sig") == _sig(record)
 
 
+def _inside(record: dict[str, Any], key: str) -> bool:
+    """A segment marker names a file of its own key's data folder, nothing else."""
+    if "path" not in record:
+        return True  # a completion marker
+    path = str(record["path"])
+    return path == f"data/{key[:2]}/{key}/{posixpath.basename(path)}" and ".." not in path
+
+
 def _quote(name: str) -> str:
     return urllib.parse.quote(name, safe="-_.") or "_"
 
@@ -249,7 +257,7 @@ class ObjectStoreManifest(Manifest):
         record = self._read(f"{self._key_dir(key)}/{name}")
         if record is None:
             return None
-        if not _intact(record) or record.get("key") != key:
+        if not _intact(record) or record.get("key") != key or not _inside(record, key):
             what = "its completion marker" if name.startswith("done-") else \
                 f"the commit marker {name}"
             step = record.get("step") if isinstance(record, dict) else None
@@ -271,7 +279,8 @@ class ObjectStoreManifest(Manifest):
                 continue
             state.n_batches, state.chunk = int(marker["n_batches"]), int(marker["chunk"])
             for seg, record in marker.get("segments", {}).items():
-                if seg in listing and _intact(record) and record.get("key") == key:
+                if (seg in listing and _intact(record) and record.get("key") == key
+                        and _inside(record, key)):
                     records[seg] = record
             break
         unknown = [n for n in listing if n.startswith("seg-") and n not in records]
