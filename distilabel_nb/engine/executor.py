@@ -105,7 +105,9 @@ class Executor:
         to_run = [name for name, plan in self.plans.items() if plan.status != "hit"]
         for name in to_run:
             plan = self.plans[name]
-            if plan.status == "miss":
+            # Only what must not be reused is dropped: a plain miss leaves the key alone,
+            # so a process never deletes what another one is writing for the same key.
+            if plan.forced or plan.stale:
                 self.store.delete(self.manifest.invalidate([plan.key]))
         wake = threading.Event()
         for channel in self.channels.values():

@@ -36,6 +36,8 @@ class StepPlan:
     state: KeyState
     chunk: int
     batches_total: int | None = None
+    #: The key holds batches this run cannot use (another batch size): drop them first.
+    stale: bool = False
 
     @property
     def batches_done(self) -> int:
@@ -84,6 +86,7 @@ def _miss_reason(name: str, key: str, description: dict[str, Any],
 def make_plan(pipeline: Pipeline, manifest: Manifest, use_cache: bool = True,
               recompute: Collection[str] = ()) -> dict[str, StepPlan]:
     keys = step_keys(pipeline)
+    manifest.lease([key for key, _, _ in keys.values()])  # one transaction for all steps
     last = manifest.last_runs(pipeline.name)
     plans: dict[str, StepPlan] = {}
     for name, (key, signature, description) in keys.items():
@@ -117,6 +120,7 @@ def make_plan(pipeline: Pipeline, manifest: Manifest, use_cache: bool = True,
             plan.reason = f"resumed: {len(state.batches)} of {total} batches were already done"
         else:
             if state.batches:
+                plan.stale = True
                 plan.reason = (f"batch size changed: {len(state.batches)} cached batches of "
                                f"{state.chunk} rows cannot be reused")
             else:

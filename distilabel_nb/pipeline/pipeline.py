@@ -160,6 +160,7 @@ class Pipeline:
         self._prepare(parameters)
         manifest, _ = self._cache()
         plans = make_plan(self, manifest, use_cache, recompute)
+        manifest.release()  # a plan holds nothing: GC may take what it looked at
         builder = ReportBuilder(self.name)
         listeners: list[Listener] = [builder, *self._listeners]
         self._plan_events(plans, lambda e: self._emit(listeners, e))
