@@ -7,14 +7,16 @@ slow batches are written as soon as they finish, so an interruption loses at mos
 
 from __future__ import annotations
 
+import errno
 import itertools
+import sqlite3
 import time
 from collections.abc import Callable
 
 import pyarrow as pa
 
 from distilabel_nb.cache.manifest import BatchRef, Manifest
-from distilabel_nb.cache.store import SegmentStore
+from distilabel_nb.cache.store import CacheFullError, SegmentStore
 
 __all__ = ["BatchWriter"]
 
@@ -66,8 +68,16 @@ class BatchWriter:
             tables = [t for _, t in run]
             segment = self.store.write(self.key, first, tables)
             rows = [t.num_rows for t in tables]
-            self.manifest.add_segment(self.key, first, rows, segment.path, segment.nbytes,
-                                      segment.checksum, self.chunk, self.pipeline, self.step)
+            try:
+                self.manifest.add_segment(self.key, first, rows, segment.path, segment.nbytes,
+                                          segment.checksum, self.chunk, self.pipeline,
+                                          self.step)
+            except sqlite3.OperationalError as error:
+                self.store.delete([segment.path])  # unrecorded: nobody would ever read it
+                if "full" in str(error):
+                    raise CacheFullError(str(self.manifest.path),
+                                         OSError(errno.ENOSPC, str(error))) from error
+                raise
             self.bytes_written += segment.nbytes
             offsets = list(itertools.accumulate([0, *rows[:-1]]))
             self.on_stored([BatchRef(first + i, n, segment.path, offsets[i], segment.checksum)
