@@ -39,24 +39,10 @@ class DAG:
         return [(a, b) for a in self.nodes for b in self.succ[a]]
 
     def descendants(self, name: str) -> set[str]:
-        seen: set[str] = set()
-        stack = list(self.succ[name])
-        while stack:
-            node = stack.pop()
-            if node not in seen:
-                seen.add(node)
-                stack.extend(self.succ[node])
-        return seen
+        return _reach(name, self.succ)
 
     def ancestors(self, name: str) -> set[str]:
-        seen: set[str] = set()
-        stack = list(self.pred[name])
-        while stack:
-            node = stack.pop()
-            if node not in seen:
-                seen.add(node)
-                stack.extend(self.pred[node])
-        return seen
+        return _reach(name, self.pred)
 
     def topological(self) -> list[str]:
         """Nodes with every predecessor first; ties keep insertion order."""
@@ -80,3 +66,15 @@ class DAG:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+
+def _reach(start: str, neighbours: dict[str, list[str]]) -> set[str]:
+    """Every node reachable from ``start`` through ``neighbours`` (``start`` excluded)."""
+    seen: set[str] = set()
+    stack = list(neighbours[start])
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(neighbours[node])
+    return seen
