@@ -35,6 +35,7 @@ import ray
 from ray import cloudpickle
 
 from distilabel_nb.engine.backends import Pending
+from distilabel_nb.engine.channel import RunStopped
 from distilabel_nb.engine.context import StepContext
 from distilabel_nb.steps.base import StepBase
 
@@ -99,9 +100,10 @@ def _original(error: BaseException) -> BaseException:
 
 
 class _RayPending:
-    def __init__(self, ref: Any, context: StepContext | None,
-                 inflight: set[Any]) -> None:
+    def __init__(self, ref: Any, context: StepContext | None, inflight: set[Any],
+                 stopping: threading.Event | None = None) -> None:
         self.ref = ref
+        self.stopping = stopping
         self.context = context
         self.inflight = inflight
         self._done = False
@@ -114,6 +116,11 @@ class _RayPending:
         return self._done
 
     def result(self) -> pa.Table:
+        while self.stopping is not None and not self.done():
+            if self.stopping.is_set():  # Ctrl-C or a failure elsewhere: stop waiting
+                ray.cancel(self.ref)
+                raise RunStopped("ray")
+            ray.wait([self.ref], timeout=0.2, fetch_local=False)
         try:
             table, counts = ray.get(self.ref)
         except ray.exceptions.RayTaskError as error:
@@ -287,9 +294,9 @@ class RayBackend:
     - ``shutdown``: stop a Ray this backend started when the run ends (default: keep it
       for the next run; a Ray started by the user is never stopped).
 
-    While a run lasts, every step computed on Ray is marked ``io_bound`` in the driver
-    (it is: the driver only waits for Ray), so the executor drives it from a thread of
-    its own that blocks on its next result instead of polling for it.
+    The executor drives every step computed on Ray from a thread of its own (``threaded``)
+    that blocks on its next result instead of polling for it, and does not load those
+    steps in the driver (``loads_here``): their clients open in the workers only.
     """
 
     name = "ray"
@@ -309,7 +316,7 @@ class RayBackend:
         self._runners: dict[str, _StepRunner] = {}
         self._inflight: set[Any] = set()
         self._kinds: dict[str, tuple[bool, bool]] = {}  # name -> (stateful, io_bound)
-        self._marked: list[Any] = []
+        self._stopping: threading.Event | None = None
 
     def start(self, pipeline: Any) -> None:
         if not ray.is_initialized():
@@ -330,9 +337,15 @@ class RayBackend:
                     self._errors[step.name] = error
         for step in steps:
             self._kinds[step.name] = (_stateful(step), bool(getattr(step, "io_bound", False)))
-            if "io_bound" not in vars(step):
-                step.io_bound = True  # the driver only waits: a thread, blocking on Ray
-                self._marked.append(step)
+
+    def threaded(self, step: Any) -> bool:
+        return step.name in self._kinds  # the driver only waits: a thread blocking on Ray
+
+    def loads_here(self, step: Any) -> bool:
+        return step.name not in self._kinds
+
+    def bind(self, stopping: threading.Event) -> None:
+        self._stopping = stopping
 
     def stop(self) -> None:
         for ref in list(self._inflight):  # batches left behind by a failure or Ctrl-C
@@ -347,10 +360,6 @@ class RayBackend:
         self._runners.clear()
         self._payloads.clear()
         self._errors.clear()
-        for step in self._marked:
-            with contextlib.suppress(AttributeError):
-                del step.io_bound
-        self._marked.clear()
         if self._started and self.shutdown:
             ray.shutdown()
             self._started = False
@@ -373,4 +382,4 @@ class RayBackend:
 
     def submit(self, step: Any, tables: list[pa.Table]) -> Pending:
         runner = self._runner(step)
-        return _RayPending(runner.submit(tables), step.context, self._inflight)
+        return _RayPending(runner.submit(tables), step.context, self._inflight, self._stopping)

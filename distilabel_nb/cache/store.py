@@ -137,7 +137,9 @@ class SegmentStore:
         return path
 
     def _write_file(self, final: str, data: pa.Buffer) -> None:
-        """Write ``data`` under a temporary name, then rename it to ``final``."""
+        """Write ``data`` under a temporary name, then rename it to ``final``; on object
+        stores, where an upload appears whole or not at all and a rename is a copy, write
+        ``final`` directly (the manifest's commit marker is written after it)."""
         temp = f"{final}.tmp-{os.getpid()}"
         try:
             if self.local:
@@ -146,9 +148,8 @@ class SegmentStore:
                     out.write(memoryview(data))
                 os.replace(temp, final)
             else:
-                with self.fs.open_output_stream(temp) as out:
+                with self.fs.open_output_stream(final) as out:
                     out.write(data)
-                self.fs.move(temp, final)
         except OSError as error:
             with contextlib.suppress(OSError):
                 self.fs.delete_file(temp)

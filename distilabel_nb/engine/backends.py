@@ -8,11 +8,18 @@ local run behaves exactly as if the executor called the step itself.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-__all__ = ["Backend", "LocalBackend", "Pending", "resolve_backend"]
+__all__ = ["Backend", "LocalBackend", "Pending", "hook", "resolve_backend"]
+
+
+def hook(backend: Any, name: str, default: Any) -> Any:
+    """An optional backend hook, or a stand-in returning ``default``."""
+    method = getattr(backend, name, None)
+    return method if callable(method) else (lambda *args: default)
 
 
 class Pending(Protocol):
@@ -22,6 +29,8 @@ class Pending(Protocol):
 
 
 class Backend(Protocol):
+    """Hooks the executor calls; the last three are optional (see ``LocalBackend``)."""
+
     name: str
 
     def start(self, pipeline: Any) -> None: ...
@@ -31,6 +40,18 @@ class Backend(Protocol):
     def window(self, step: Any) -> int: ...
 
     def submit(self, step: Any, tables: list[pa.Table]) -> Pending: ...
+
+    def threaded(self, step: Any) -> bool:
+        """Drive this step from a thread of its own (it blocks on remote results)."""
+        ...
+
+    def loads_here(self, step: Any) -> bool:
+        """Call the step's ``load()``/``unload()`` in this process (False: remote)."""
+        ...
+
+    def bind(self, stopping: threading.Event) -> None:
+        """The run's stop event: pending results should stop waiting once it is set."""
+        ...
 
 
 class _Done:
@@ -61,6 +82,15 @@ class LocalBackend:
 
     def window(self, step: Any) -> int:
         return 1
+
+    def threaded(self, step: Any) -> bool:
+        return False
+
+    def loads_here(self, step: Any) -> bool:
+        return True
+
+    def bind(self, stopping: threading.Event) -> None:
+        return None
 
     def submit(self, step: Any, tables: list[pa.Table]) -> Pending:
         try:

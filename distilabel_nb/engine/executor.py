@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from distilabel_nb.cache.layout import version_dir
 from distilabel_nb.cache.manifest import Manifest
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
-from distilabel_nb.engine.backends import Backend, LocalBackend, Pending
+from distilabel_nb.engine.backends import Backend, LocalBackend, Pending, hook
 from distilabel_nb.engine.channel import Channel, RunStopped
 from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.events import RunEvent
@@ -84,7 +85,9 @@ class Executor:
         self.channels: dict[str, Channel] = {}
         self.outcomes: dict[str, StepOutcome] = {}
         self.corrupt: CorruptSegmentError | None = None
-        self.store_dir = pathlib.Path(store.base)
+        # Row caches (SQLite) need a local folder, also when the cache is on an object store.
+        self.store_dir = (pathlib.Path(store.base) if store.local
+                          else version_dir(pathlib.Path.home() / ".cache" / "distilabel_nb"))
         self.expected = _expected_sizes(pipeline, plans)
         leaves = set(pipeline.dag.leaves())
         for name, plan in plans.items():
@@ -114,7 +117,10 @@ class Executor:
             channel.on_change = wake.set
         for name in to_run:
             self.outcomes[name] = StepOutcome()
-        threaded = [n for n in to_run if getattr(self.pipeline.steps[n], "io_bound", False)]
+        hook(self.backend, "bind", None)(self.stop)
+        wants_thread = hook(self.backend, "threaded", False)
+        threaded = [n for n in to_run if getattr(self.pipeline.steps[n], "io_bound", False)
+                    or wants_thread(self.pipeline.steps[n])]
         tasks = {n: self._step_task(n, block=False) for n in to_run if n not in threaded}
         threads = [threading.Thread(target=self._drive, args=(n,), daemon=True,
                                     name=f"distilabel_nb:{n}") for n in threaded]
@@ -166,8 +172,10 @@ class Executor:
         step.context = outcome.context = StepContext(
             self.pipeline.name, name, plan.key, plan.signature, self.store_dir, self.stop,
             use_cache=not plan.forced)
+        loads_here = hook(self.backend, "loads_here", True)(step)
         try:
-            step.load()
+            if loads_here:
+                step.load()
             try:
                 if step.kind == "generator":
                     total = yield from self._generate(name, step, plan, channel, writer, outcome)
@@ -176,7 +184,8 @@ class Executor:
                                                      block)
             finally:
                 writer.flush()
-                step.unload()
+                if loads_here:
+                    step.unload()
         except RunStopped:
             pass
         except CorruptSegmentError as error:

@@ -51,6 +51,8 @@ class StepBase(Fielded):
     use_cache: bool = True
     input_mappings: dict[str, str] = {}
     output_mappings: dict[str, str] = {}
+    #: Where a cluster backend runs the step, e.g. {"replicas": 2, "num_cpus": 1}.
+    resources: dict[str, Any] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
