@@ -8,4 +8,4 @@ if ! command -v dot >/dev/null || ! command -v chromium >/dev/null; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends graphviz chromium fonts-dejavu-core >/dev/null
 fi
-python3 -m pip install -q --disable-pip-version-check -e ".[notebook,llm,dev]"
+python3 -m pip install -q --disable-pip-version-check -e ".[notebook,llm,ray,dev]"
