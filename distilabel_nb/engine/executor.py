@@ -24,6 +24,7 @@ import pyarrow as pa
 from distilabel_nb.cache.layout import version_dir
 from distilabel_nb.cache.manifest import Manifest
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
+from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, LocalBackend, Pending, hook
 from distilabel_nb.engine.channel import Channel, RunStopped
 from distilabel_nb.engine.context import StepContext
@@ -147,6 +148,21 @@ class Executor:
             for thread in threads:
                 thread.join()
             raise
+
+    def failure(self) -> StepFailedError | None:
+        """The first step failure of the run, chained to the step's own exception."""
+        for name, outcome in self.outcomes.items():
+            if outcome.error is not None:
+                error = StepFailedError(name, outcome.batch, outcome.rows_span, outcome.error)
+                error.__cause__ = outcome.error
+                return error
+        return None
+
+    def distiset(self) -> Distiset:
+        """The leaf steps' rows: one config per leaf, "default" when there is one."""
+        leaves = self.pipeline.dag.leaves()
+        return Distiset({("default" if len(leaves) == 1 else leaf):
+                         {"train": self.channels[leaf].all_rows()} for leaf in leaves})
 
     def _drive(self, name: str) -> None:
         for _ in self._step_task(name, block=True):

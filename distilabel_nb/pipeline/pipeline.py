@@ -19,7 +19,7 @@ from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, resolve_backend
 from distilabel_nb.engine.events import Listener, RunEvent
-from distilabel_nb.engine.executor import Executor, StepFailedError
+from distilabel_nb.engine.executor import Executor
 from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan, make_plan, step_keys
 from distilabel_nb.engine.report import ReportBuilder, RunReport
@@ -220,16 +220,10 @@ class Pipeline:
                 executor = Executor(self, plans, store, manifest, lambda event: None)
                 executor.row_limit = max(1, batch_size)
                 executor.run()
-                failed = [(n, o) for n, o in executor.outcomes.items() if o.error is not None]
-                if failed:
-                    name, outcome = failed[0]
-                    assert outcome.error is not None
-                    raise StepFailedError(name, outcome.batch, outcome.rows_span,
-                                          outcome.error) from outcome.error
-                leaves = self.dag.leaves()
-                return Distiset({("default" if len(leaves) == 1 else leaf):
-                                 {"train": executor.channels[leaf].all_rows()}
-                                 for leaf in leaves})
+                error = executor.failure()
+                if error is not None:
+                    raise error
+                return executor.distiset()
             finally:
                 if self._manifest is not None:
                     self._manifest.close()
@@ -274,18 +268,11 @@ class Pipeline:
             raise
         if executor.corrupt is not None:
             raise executor.corrupt
-        failed = [(n, o) for n, o in executor.outcomes.items() if o.error is not None]
-        if failed:
-            name, outcome = failed[0]
-            assert outcome.error is not None
-            error = StepFailedError(name, outcome.batch, outcome.rows_span, outcome.error)
-            self._finish(plans, executor, emit, builder, manifest, str(error), failed=name)
-            raise error from outcome.error
-        distiset = Distiset()
-        leaves = self.dag.leaves()
-        for leaf in leaves:
-            config = "default" if len(leaves) == 1 else leaf
-            distiset[config] = {"train": executor.channels[leaf].all_rows()}
+        error = executor.failure()
+        if error is not None:
+            self._finish(plans, executor, emit, builder, manifest, str(error), failed=error.step)
+            raise error
+        distiset = executor.distiset()
         self._finish(plans, executor, emit, builder, manifest, None)
         return distiset
 
