@@ -36,7 +36,7 @@ def Shout(inputs: StepInput):
 
 @step(inputs=["n_chars"], outputs=["long"])
 def IsLong(inputs: StepInput):
-    time.sleep(0.4)   # slow enough to be seen running
+    time.sleep(0.8)   # slow enough to be seen running, even on a busy machine
     for row in inputs:
         row["long"] = row["n_chars"] > 12
     yield inputs
