@@ -104,3 +104,27 @@ def test_a_step_may_filter_rows_and_yield_several_lists(cache_dir: pathlib.Path)
             EvenTwice(name="even", input_batch_size=5)
     values = pipeline.run(progress=False)["default"]["train"].column("n").to_pylist()
     assert values == [0, 2, 4, 0, 2, 4, 6, 8, 6, 8]
+
+
+def test_io_bound_steps_run_in_a_thread_of_their_own(cache_dir: pathlib.Path) -> None:
+    import threading
+
+    threads: dict[str, set[str]] = {"fetch": set(), "count": set()}
+
+    @step(inputs=["n"], outputs=["fetched"], io_bound=True)
+    def Fetch(inputs: StepInput) -> StepOutput:
+        threads["fetch"].add(threading.current_thread().name)
+        yield [{**row, "fetched": row["n"] + 1} for row in inputs]
+
+    @step(inputs=["n"], outputs=["counted"])
+    def Count(inputs: StepInput) -> StepOutput:
+        threads["count"].add(threading.current_thread().name)
+        yield [{**row, "counted": 1} for row in inputs]
+
+    with Pipeline(name="threads", cache_dir=cache_dir) as pipeline:
+        load = LoadDataFromDicts(name="load", data=[{"n": i} for i in range(30)], batch_size=10)
+        load >> [Fetch(name="fetch"), Count(name="count")]
+    distiset = pipeline.run(progress=False)
+    assert distiset["fetch"]["train"].column("fetched").to_pylist() == list(range(1, 31))
+    assert threads["count"] == {threading.main_thread().name}
+    assert threads["fetch"] == {"distilabel_nb:fetch"}

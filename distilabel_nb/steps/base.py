@@ -46,6 +46,9 @@ class StepBase(Fielded):
     signature_skip: ClassVar[frozenset[str]] = frozenset()
     #: Row-wise steps map each input row to one output row independently of the others.
     row_wise: ClassVar[bool] = False
+    #: Steps that mostly wait (LLM calls, HTTP) run in a thread of their own; the others
+    #: take turns, a batch at a time, in the thread that called ``run()``.
+    io_bound: ClassVar[bool] = False
 
     name: str | None = None
     use_cache: bool = True

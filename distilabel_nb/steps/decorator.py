@@ -16,11 +16,14 @@ _BASES: dict[str, type[StepBase]] = {
 
 
 def step(inputs: Any = None, outputs: Any = None, step_type: str = "normal",
-         row_wise: bool = False) -> Callable[[Callable[..., Any]], type[StepBase]]:
+         row_wise: bool = False, io_bound: bool = False
+         ) -> Callable[[Callable[..., Any]], type[StepBase]]:
     """Turn ``func(inputs: StepInput, **params)`` into a Step class named like ``func``.
 
     Keyword parameters of ``func`` after the inputs become the step's parameters
     (``RuntimeParameter[T]`` annotations make them settable at ``run(parameters=...)``).
+    ``io_bound=True`` for steps that mostly wait (HTTP calls, a remote model): they run
+    in a thread of their own, beside the other steps, instead of taking turns with them.
     """
     if step_type not in _BASES:
         msg = f"step_type must be one of {', '.join(_BASES)}, not {step_type!r}"
@@ -41,6 +44,7 @@ def step(inputs: Any = None, outputs: Any = None, step_type: str = "normal",
         namespace["__module__"] = func.__module__
         namespace["__doc__"] = func.__doc__
         namespace["row_wise"] = row_wise
+        namespace["io_bound"] = io_bound
         namespace["_func"] = staticmethod(func)
         namespace["_declared"] = (list(inputs or []), list(outputs or []))
         names = [p.name for p in params]
