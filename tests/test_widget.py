@@ -276,3 +276,32 @@ def test_failed_then_resumed_shows_partial_batches(cache_dir: pathlib.Path) -> N
     assert statuses(graph) == {"load": "partial", "generate": "partial", "judge": "miss"}
     assert graph.nodes["generate"]["detail"] == "3/5 batches reused"
     assert "3/5 batches reused" in graph.to_svg()
+
+
+def test_secrets_never_reach_the_widget_state(cache_dir: pathlib.Path) -> None:
+    import json
+
+    from distilabel_nb.steps import Step
+
+    key = "sk-widget-secret-1234"
+
+    class Leaky(Step):
+        api_key: str | None = None
+
+        @property
+        def inputs(self) -> list[str]:
+            return ["text"]
+
+        def process(self, inputs: Any) -> Any:  # type: ignore[override]
+            raise PermissionError(f"401 Unauthorized for key {self.api_key}")
+            yield inputs
+
+    with Pipeline(name="leaky", cache_dir=cache_dir) as pipeline:
+        LoadDataFromDicts(name="load", data=[{"text": "a"}]) >> Leaky(name="leaky", api_key=key)
+    graph = CacheGraph(pipeline)
+    with pytest.raises(StepFailedError) as caught:
+        pipeline.run(progress=False)
+    assert key not in str(caught.value) and "<redacted>" in str(caught.value)
+    state = json.dumps(graph.get_state(), default=str)
+    assert "401 Unauthorized" in state
+    assert key not in state
