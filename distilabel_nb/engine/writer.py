@@ -25,7 +25,7 @@ class BatchWriter:
     def __init__(self, store: SegmentStore, manifest: Manifest, key: str, chunk: int,
                  pipeline: str, step: str, on_stored: Callable[[list[BatchRef]], None],
                  max_rows: int = 20_000, max_bytes: int = 32 << 20,
-                 max_delay: float = 1.0) -> None:
+                 max_delay: float = 0.25) -> None:
         self.store = store
         self.manifest = manifest
         self.key = key

@@ -33,7 +33,7 @@ class LoadDataFromDicts(GeneratorStep):
     @property
     def outputs(self) -> list[str]:
         names: dict[str, None] = {}
-        for row in self.data[:100]:
+        for row in self.data:
             names.update(dict.fromkeys(row))
         return list(names)
 
