@@ -178,7 +178,7 @@ class SegmentStore:
             self._dirs.discard(final.rsplit("/", 1)[0])
             final = f"{self._dir_for(key)}/{name}"
             self._write_file(final, data)
-        _DECODED.put((final, checksum), self._stamp(final), table)
+        # Not kept in the memory cache here: the run holds what it needs, reads fill it.
         return SegmentFile(path=final, nbytes=data.size, checksum=checksum)
 
     def _stamp(self, path: str) -> Any:
