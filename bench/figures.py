@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -38,9 +39,13 @@ def _fraction(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
 def _figure(report: Result, label: str, path: tuple[str, ...], fmt: Callable[[Any], str],
             target: str = "", *, at_least: float | None = None,
-            at_most: float | None = None, scale: float = 1.0) -> Result:
+            at_most: float | None = None, scale: float = 1.0, ratio: bool = True) -> Result:
     """One row: both tools' values, distilabel / ours, and the target with its verdict.
 
     ``at_least`` applies to the ratio (distilabel / ours); ``at_most`` to ours alone.
@@ -52,13 +57,13 @@ def _figure(report: Result, label: str, path: tuple[str, ...], fmt: Callable[[An
         if raw is None:
             values[tool + "_why"] = _why_missing(_get(report["results"], tool), path)
     ours, theirs = values["distilabel_nb"], values["distilabel"]
-    ratio = theirs / ours if ours and theirs is not None else None
+    times = theirs / ours if ratio and ours and theirs is not None else None
     met = None
-    if at_least is not None and ratio is not None:
-        met = ratio >= at_least
+    if at_least is not None and times is not None:
+        met = times >= at_least
     if at_most is not None and ours is not None:
         met = ours <= at_most
-    return {"label": label, "distilabel": theirs, "distilabel_nb": ours, "ratio": ratio,
+    return {"label": label, "distilabel": theirs, "distilabel_nb": ours, "ratio": times,
             "target": target, "met": met,
             "text": {tool: values.get(tool + "_why") or fmt(values[tool]) for tool in TOOLS}}
 
@@ -100,7 +105,9 @@ def figures(report: Result) -> list[Result]:
                 ("three_steps", "partial", "run_seconds"), _seconds),
         _figure(report, f"{three}: rerun after a kill at half-way / cold",
                 ("three_steps", "resume", "rerun_over_cold"), _fraction, "~0.5 (ours <= 0.6)",
-                at_most=0.6),
+                at_most=0.6, ratio=False),
+        _figure(report, f"{three}: rows finished before the kill (see below)",
+                ("three_steps", "resume", "rows_done_at_kill"), _percent, ratio=False),
         _figure(report, f"{three}: cache after the cold run",
                 ("three_steps", "cache", "bytes"), _mb, ">= 5x (<= 1/5)", at_least=5,
                 scale=MB),
@@ -115,7 +122,7 @@ def figures(report: Result) -> list[Result]:
         _figure(report, f"{noop}: last step changed, in `run()`",
                 ("noop20", "partial", "run_seconds"), _seconds),
         _figure(report, f"{noop}: rerun after a kill at half-way / cold",
-                ("noop20", "resume", "rerun_over_cold"), _fraction),
+                ("noop20", "resume", "rerun_over_cold"), _fraction, ratio=False),
         _figure(report, f"{noop}: cache after the cold run", ("noop20", "cache", "bytes"),
                 _mb, scale=MB),
         _figure(report, f"three steps, {memory_n:,} rows: peak RSS, whole process",
@@ -145,7 +152,10 @@ def _check_run(where: str, result: Result, report: Result) -> list[str]:
         problems = [f"{where}: {result['error']}"] if "error" in result else []
         return problems + _check_run(f"{where} (rerun)", result.get("rerun", {}), report)
     if "error" in result:
-        return [f"{where}: {result['error']}"]
+        errors = [line.strip() for line in result.get("log_tail", [])
+                  if re.match(r"\s*\w+(Error|Exception)\b", line)]
+        detail = f" ({errors[-1]})" if errors else ""
+        return [f"{where}: {result['error']}{detail}"]
     if not result:
         return []
     problems = []
@@ -175,6 +185,13 @@ def render_table(report: Result) -> str:
         f"Python {machine['python']}, {machine['platform']}; "
         + ", ".join(f"{name} {value}" for name, value in versions.items() if value) + ".",
     ]
+    if "load_average_at_start" in report:
+        start, end = report["load_average_at_start"], report["load_average_at_end"]
+        lines[-1] += (f" Load average (1, 5, 15 min) at the start {', '.join(map(str, start))},"
+                      f" at the end {', '.join(map(str, end))}.")
+        if max(start[0], end[0]) > machine["nproc"]:
+            lines[-1] += (" Above the core count: other work shared the machine, and wall"
+                          " times grew (distilabel's most: it runs a process per step).")
     problems = anomalies(report)
     if problems:
         lines += ["", "Runs that failed or returned a wrong result:", ""]

@@ -27,6 +27,7 @@ __all__ = [
     "Args",
     "check_table",
     "current_rss_mb",
+    "mark_run_start",
     "parse_args",
     "peak_rss_mb",
     "reset_peak_rss",
@@ -95,6 +96,13 @@ def peak_rss_mb(before: dict[str, float]) -> dict[str, float]:
             "rss_children_mb": round(children, 1),
             "rss_mb": round(max(run_peak, before["rss_peak_before_run_mb"]) + children, 1),
             "rss_run_extra_mb": round(run_peak - before["rss_before_run_mb"] + children, 1)}
+
+
+def mark_run_start(args: Args) -> None:
+    """Tell the orchestrator that ``run()`` starts now (it times a kill at half-way from it)."""
+    if args.result:
+        with open(args.result + ".started", "w") as f:
+            f.write(repr(time.time()))
 
 
 def current_rss_mb() -> float:

@@ -72,6 +72,7 @@ def main() -> None:
     data_seconds = time.perf_counter() - started
     pipeline = build(args, rows)
     rss_before = harness.reset_peak_rss()
+    harness.mark_run_start(args)
     started = time.perf_counter()
     distiset = pipeline.run(use_cache=True)
     run_seconds = time.perf_counter() - started

@@ -5,7 +5,7 @@ distilabel's pipelines with bench/.venv-distilabel (make it with setup_distilabe
 ours with this Python. Writes bench/results/latest.json, rewrites the figures table in
 bench/README.md and prints it.
 
-    python3 bench/run.py             # everything (about 25 minutes, most of it distilabel)
+    python3 bench/run.py             # everything (about 35 minutes, most of it distilabel)
     python3 bench/run.py --quick     # 10,000 rows, distilabel's slow parts skipped
     python3 bench/run.py --only nb   # ours only
 """
@@ -41,6 +41,7 @@ SCRIPTS = {"distilabel": "pipelines_distilabel.py", "nb": "pipelines_nb.py"}
 LEAF = {"three_steps": "count", "noop20": "noop_19"}
 BATCH_SIZE = 50  # both tools' default, and the loaders' batch_size in both scripts
 POLL_SECONDS = 0.05
+KILL_POLL_SECONDS = 0.005  # while waiting for the half-way point: 20 no-op steps take < 1 s
 
 Result = dict[str, Any]
 
@@ -50,17 +51,22 @@ def python_for(tool: str) -> str:
 
 
 def invoke(tool: str, pipeline: str, n: int, cache: Path, *, variant: str = "base",
-           timeout: float = 3600.0, kill_when: Callable[[float], bool] | None = None) -> Result:
+           timeout: float = 3600.0,
+           kill_when: Callable[[float], bool] | None = None) -> Result:
     """Run one pipeline script in a new process (group) and return what it measured.
 
     ``process_seconds`` is the wall time from starting the process to the moment the
     script held the result table (imports and data building included); ``exit_seconds``
-    runs to the process's exit. ``kill_when(elapsed)`` returning true SIGKILLs the whole
-    process group (the main process and any worker it started), as a crash would.
+    runs to the process's exit. ``kill_when(seconds)``, asked from the moment the script
+    calls ``run()`` (it says so through a ``.started`` file) with the seconds since then,
+    returning true SIGKILLs the whole process group (the main process and any worker it
+    started), as a crash would.
     """
     cache.mkdir(parents=True, exist_ok=True)
     result_file = cache.parent / f"{cache.name}.{variant}.result.json"
+    started_file = Path(f"{result_file}.started")
     result_file.unlink(missing_ok=True)
+    started_file.unlink(missing_ok=True)
     log_file = cache.parent / f"{cache.name}.{variant}.log"
     env = {**os.environ, "HF_HOME": str(cache.parent / f"{cache.name}.hf"),
            "PYTHONUNBUFFERED": "1"}
@@ -72,15 +78,21 @@ def invoke(tool: str, pipeline: str, n: int, cache: Path, *, variant: str = "bas
         process = subprocess.Popen(command, cwd=BENCH, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         outcome: Result = {}
+        run_started: float | None = None
         while (usage := _reap(process)) is None:
-            elapsed = time.time() - started
-            if kill_when is not None and kill_when(elapsed):
-                outcome = {"killed_at_seconds": round(elapsed, 2)}
+            now = time.time()
+            elapsed = now - started
+            if kill_when is not None and run_started is None and started_file.exists():
+                run_started = float(started_file.read_text() or now)
+            if run_started is not None and kill_when is not None \
+                    and kill_when(now - run_started):
+                outcome = {"killed_in_run_seconds": round(now - run_started, 3),
+                           "killed_at_seconds": round(elapsed, 3)}
                 break
             if elapsed > timeout:
                 outcome = {"error": f"no result after {timeout:.0f} s (hung)", "hung": True}
                 break
-            time.sleep(POLL_SECONDS)
+            time.sleep(KILL_POLL_SECONDS if run_started is not None else POLL_SECONDS)
         if outcome:
             _kill_group(process)
             return outcome
@@ -134,29 +146,28 @@ def distilabel_leaf_batches(cache: Path, pipeline: str) -> int:
 def resume(tool: str, pipeline: str, n: int, work: Path, cold: Result) -> Result:
     """Kill a cold run at half-way, run again, and time the second run."""
     cache = Path(tempfile.mkdtemp(prefix=f"{tool}-{pipeline}-resume-", dir=work))
-    startup = cold["process_seconds"] - cold["run_seconds"]
-    half_time = startup + cold["run_seconds"] / 2
+    half = cold["run_seconds"] / 2
+    total_batches = math.ceil(n / BATCH_SIZE)
     if tool == "distilabel":
-        # Half the rows through the last step; by time if its files never show up.
-        half_batches = math.ceil(n / BATCH_SIZE) / 2
-
-        def kill_when(elapsed: float) -> bool:
-            done = distilabel_leaf_batches(cache, pipeline) >= half_batches
-            return done or elapsed > startup + cold["run_seconds"]
+        # Half the rows through its last step; by time if that takes twice the cold run.
+        def kill_when(in_run: float) -> bool:
+            done = distilabel_leaf_batches(cache, pipeline) >= total_batches / 2
+            return done or in_run >= 4 * half
     else:
-        # Ours keeps no progress file a script can read: half the measured cold time.
-        def kill_when(elapsed: float) -> bool:
-            return elapsed >= half_time
+        # Ours keeps no progress file a script could read: half the cold run's time.
+        def kill_when(in_run: float) -> bool:
+            return in_run >= half
 
     killed = invoke(tool, pipeline, n, cache, kill_when=kill_when)
     out: Result = {"killed": killed}
-    if "killed_at_seconds" not in killed:
+    if "killed_in_run_seconds" not in killed:
         out["error"] = "the run finished before it could be killed"
         return out
-    out["killed_at_run_fraction"] = round(
-        max(0.0, killed["killed_at_seconds"] - startup) / cold["run_seconds"], 3)
+    out["killed_at_cold_fraction"] = round(killed["killed_in_run_seconds"] / cold["run_seconds"],
+                                           3)
     if tool == "distilabel":
-        out["leaf_batches_at_kill"] = distilabel_leaf_batches(cache, pipeline)
+        batches = distilabel_leaf_batches(cache, pipeline)
+        out["rows_done_at_kill"] = round(min(batches, total_batches) / total_batches, 3)
     # A resumed run should take about half a cold one; allow a full one and a margin
     # before calling it hung (distilabel 1.5.3 often deadlocks here).
     timeout = cold["process_seconds"] * 1.25 + 60
@@ -164,8 +175,16 @@ def resume(tool: str, pipeline: str, n: int, work: Path, cold: Result) -> Result
     out["rerun"] = rerun
     if "run_seconds" in rerun:
         out["rerun_over_cold"] = round(rerun["run_seconds"] / cold["run_seconds"], 3)
+    leaf = _get_step(rerun, LEAF[pipeline])
+    if leaf is not None:  # ours: [status, rows reused, rows computed] of the last step
+        out["rows_done_at_kill"] = round(leaf[1] / n, 3)
     shutil.rmtree(cache, ignore_errors=True)
     return out
+
+
+def _get_step(result: Result, name: str) -> list[Any] | None:
+    steps = result.get("steps")
+    return steps.get(name) if isinstance(steps, dict) else None
 
 
 def scenarios(tool: str, pipeline: str, n: int, work: Path, *, with_resume: bool) -> Result:
@@ -244,11 +263,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-readme", action="store_true",
                         help="do not rewrite the table in bench/README.md")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the JSON results file")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="run nothing: redo the table (and README) from a results file")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.render:
+        report = json.loads(args.render.read_text())
+        report["figures"] = figures(report)
+        publish(report, args)
+        return
     n = args.n or (10_000 if args.quick else 100_000)
     rss_n = args.rss_n or (100_000 if args.quick else 1_000_000)
     tools = [args.only] if args.only else ["distilabel", "nb"]
@@ -283,6 +309,11 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["figures"] = figures(report)
+    publish(report, args)
+
+
+def publish(report: Result, args: argparse.Namespace) -> None:
+    """Write the JSON results, the README's table, and print the table."""
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     table = render_table(report)
