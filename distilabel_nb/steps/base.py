@@ -215,8 +215,7 @@ def _to_table_reusing(source: pa.Table, rows: list[dict[str, Any]],
     if not reused:
         return rows_to_table(output)
     rest = rows_to_table([{k: v for k, v in row.items() if k not in reused} for row in output])
-    names = list(dict.fromkeys(k for row in output[:1] for k in row)) + [
-        n for n in rest.column_names if n not in output[0]]
+    names = list(output[0]) + [n for n in rest.column_names if n not in output[0]]
     columns = {**reused, **{n: rest.column(n) for n in rest.column_names}}
     return pa.table({n: columns[n] for n in names if n in columns})
 

@@ -175,24 +175,18 @@ function render({ model, el: root }) {
   const onSvg = () => drawGraph();
   const onHeader = () => drawHeader();
   const onPanel = () => { drawPanel(); decorate(); };
-  model.on("change:svg", onSvg);
-  model.on("change:mode", onHeader);
-  model.on("change:message", onHeader);
-  model.on("change:can_run", onHeader);
-  model.on("change:runs", onHeader);
-  model.on("change:details", onPanel);
-  model.on("change:selected", onPanel);
+  const listeners = [
+    ["change:svg", onSvg],
+    ["change:mode", onHeader], ["change:message", onHeader],
+    ["change:can_run", onHeader], ["change:runs", onHeader],
+    ["change:details", onPanel], ["change:selected", onPanel],
+  ];
+  for (const [event, handler] of listeners) model.on(event, handler);
   drawGraph();
   drawHeader();
   drawPanel();
   return () => {
-    model.off("change:svg", onSvg);
-    model.off("change:mode", onHeader);
-    model.off("change:message", onHeader);
-    model.off("change:can_run", onHeader);
-    model.off("change:runs", onHeader);
-    model.off("change:details", onPanel);
-    model.off("change:selected", onPanel);
+    for (const [event, handler] of listeners) model.off(event, handler);
   };
 }
 
