@@ -8,8 +8,10 @@
     distilabel-nb cache verify
     distilabel-nb graph SCRIPT
 
-``--cache-dir DIR`` (before the command) picks the cache root; ``--json`` prints the
-result as JSON. The ``cache_*`` functions are the same the ``%pipeline_cache`` magic calls.
+``--cache-dir DIR`` (before the command) picks the cache root, a folder or a URI
+(``s3://bucket/prefix?endpoint_override=host:9000``, ``gs://...``, ``file://...``, the
+same as ``Pipeline(cache_dir=...)``); ``--json`` prints the result as JSON. The
+``cache_*`` functions are the same the ``%pipeline_cache`` magic calls.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from distilabel_nb.cache.admin import (
+    CacheLocationError,
     cache_clear,
+    cache_location,
     cache_ls,
     cache_show,
     cache_verify,
@@ -32,7 +36,7 @@ from distilabel_nb.cache.admin import (
     other_versions,
 )
 from distilabel_nb.cache.gc import cache_gc
-from distilabel_nb.cache.layout import CacheVersionError, cache_root
+from distilabel_nb.cache.layout import CacheVersionError
 
 __all__ = [
     "cache_clear",
@@ -63,13 +67,13 @@ def format_ls(listing: list[dict[str, Any]], root: str | os.PathLike[str] | None
     notes = [f"note: {v}/ holds a cache of another format version; it is not read"
              for v in other_versions(root)]
     if not listing:
-        return "\n".join([f"the cache at {cache_root(root)} is empty", *notes])
+        return "\n".join([f"the cache at {cache_location(root)} is empty", *notes])
     rows = [[e["pipeline"], str(e["steps"]), str(e["entries"]), format_size(e["bytes"]),
              format_age(e["last_used"])] for e in listing]
     total = sum(e["bytes"] for e in listing)
     text = _table(["pipeline", "steps", "outputs", "size", "last used"], rows, {1, 2, 3})
     return "\n".join([text, f"{len(listing)} pipeline(s), {format_size(total)} "
-                      f"in {cache_root(root)}", *notes])
+                      f"in {cache_location(root)}", *notes])
 
 
 def format_show(shown: dict[str, Any]) -> str:
@@ -98,8 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="distilabel-nb", description="Incremental, cached LLM data-generation pipelines.")
     parser.add_argument("--cache-dir", default=None,
-                        help="cache root (default: $DISTILABEL_NB_CACHE_DIR or "
-                             "~/.cache/distilabel_nb)")
+                        help="cache root, a folder or a URI such as s3://bucket/prefix "
+                             "(default: $DISTILABEL_NB_CACHE_DIR or ~/.cache/distilabel_nb)")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -194,7 +198,9 @@ def _cache(args: argparse.Namespace) -> int:
     elif args.action == "clear":
         result = cache_clear(root, args.name, args.step)
         what = f"step {args.step!r} of " if args.step else ""
-        text = (f"cleared {what}pipeline {args.name!r}: {result['removed']} outputs, "
+        below = [s for s in result["steps"] if s != args.step] if args.step else []
+        also = f" (and downstream: {', '.join(map(repr, below))})" if below else ""
+        text = (f"cleared {what}pipeline {args.name!r}{also}: {result['removed']} outputs, "
                 f"{format_size(result['bytes'])}")
         if result["skipped"]:
             text += f" ({result['skipped']} in use by a running pipeline were kept)"
@@ -223,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "graph":
             return _graph(args)
         return _cache(args)
-    except (KeyError, ValueError, CacheVersionError) as error:
+    except (KeyError, ValueError, CacheVersionError, CacheLocationError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"distilabel-nb: {message}", file=sys.stderr)
         return 1

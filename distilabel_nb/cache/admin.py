@@ -4,30 +4,44 @@ Plain functions over a cache root, for the ``distilabel-nb cache`` command line 
 ``%pipeline_cache`` magic. They never create a cache where there is none, and they read
 a cache of another format version not at all (they say so instead).
 
-A step's output under a cache key may be shared by several pipelines (same steps, same
-upstream); its bytes then count in each of them.
+A cache root is a folder (SQLite manifest) or a URI (``s3://bucket/prefix``, ``gs://``,
+``file://``: the object-store manifest); both are read through the ``Catalog`` interface,
+so every command behaves the same on either. A step's output under a cache key may be
+shared by several pipelines (same steps, same upstream); its bytes then count in each.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import os
+import pathlib
+import posixpath
 import re
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from distilabel_nb.cache.catalog import Catalog, OutputEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, cache_root
-from distilabel_nb.cache.manifest import Manifest
-from distilabel_nb.cache.store import CorruptSegmentError
+from distilabel_nb.cache.manifest import Manifest, RunRecord
+from distilabel_nb.cache.objectstore import ObjectStoreManifest, is_uri
+from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 
 __all__ = [
+    "CacheLocationError",
     "cache_clear",
+    "cache_location",
     "cache_ls",
     "cache_show",
     "cache_verify",
     "format_age",
     "format_size",
-    "open_manifest",
+    "open_cache",
     "other_versions",
     "parse_age",
     "parse_size",
@@ -86,217 +100,256 @@ def format_age(when: float | None, now: float | None = None) -> str:
     return "just now"
 
 
-def other_versions(root: str | os.PathLike[str] | None = None) -> list[str]:
-    """Folders of cache formats other than this version's (left untouched)."""
-    base = cache_root(root)
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir()
-                  if p.is_dir() and re.fullmatch(r"v\d+", p.name) and p.name != f"v{CACHE_VERSION}")
+class CacheLocationError(RuntimeError):
+    """A cache URI cannot be opened or reached, or names a bucket that does not exist."""
 
 
-def open_manifest(root: str | os.PathLike[str] | None = None) -> Manifest | None:
-    """The manifest of the cache at ``root``, or None when there is no cache there."""
+Cache = tuple[Catalog, SegmentStore]
+
+_SECRET = re.compile(r"key|secret|token|password|credential", re.IGNORECASE)
+
+
+def _where(root: str | os.PathLike[str] | None) -> str | pathlib.Path:
+    """The cache root: a URI as given, else the local folder (``cache_root``)."""
+    if root is None and is_uri(os.environ.get("DISTILABEL_NB_CACHE_DIR")):
+        return os.environ["DISTILABEL_NB_CACHE_DIR"]
+    if isinstance(root, str) and is_uri(root):
+        return root
+    return cache_root(root)
+
+
+def cache_location(root: str | os.PathLike[str] | None = None) -> str:
+    """The cache root for messages; a URI's credentials (``key:secret@``,
+    ``?secret_key=``) are masked."""
+    where = _where(root)
+    if isinstance(where, pathlib.Path):
+        return str(where)
+    parts = urllib.parse.urlsplit(where)
+    netloc = f"***@{parts.netloc.rpartition('@')[2]}" if "@" in parts.netloc else parts.netloc
+    query = [(k, "***" if _SECRET.search(k) and k != "endpoint_override" else v)
+             for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path,
+                                    urllib.parse.urlencode(query, safe=":/*"), parts.fragment))
+
+
+def _filesystem(root: str | os.PathLike[str] | None) -> tuple[pafs.FileSystem, str]:
+    where = _where(root)
+    if isinstance(where, pathlib.Path):
+        return pafs.LocalFileSystem(), str(where)
+    try:
+        filesystem, path = pafs.FileSystem.from_uri(where)
+    except (pa.ArrowInvalid, ValueError, OSError) as error:
+        msg = (f"cannot open the cache at {cache_location(root)}: {error}. Write it as "
+               "s3://bucket/prefix (options in the query string, e.g. "
+               "?endpoint_override=host:9000&scheme=http), gs://bucket/prefix or "
+               "file:///absolute/folder")
+        raise CacheLocationError(msg) from None
+    return filesystem, path.rstrip("/")
+
+
+def _open_uri(root: str | os.PathLike[str] | None) -> Cache | None:
+    filesystem, path = _filesystem(root)
+    base = f"{path}/v{CACHE_VERSION}"
+    try:
+        found = filesystem.get_file_info(base).type != pafs.FileType.NotFound
+        bucket = path.split("/", 1)[0]
+        if (not found and not isinstance(filesystem, pafs.LocalFileSystem)
+                and filesystem.get_file_info(bucket).type == pafs.FileType.NotFound):
+            msg = (f"the bucket {bucket!r} of the cache at {cache_location(root)} does not "
+                   "exist, or these credentials cannot see it: create it, or correct the "
+                   "cache URI")
+            raise CacheLocationError(msg)
+    except OSError as error:
+        msg = (f"cannot reach the cache at {cache_location(root)} ({error}): check the "
+               "endpoint (endpoint_override=host:port, plus scheme=http for a server "
+               "without TLS), the network, and the credentials in the environment "
+               "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+               "GOOGLE_APPLICATION_CREDENTIALS)")
+        raise CacheLocationError(msg) from None
+    if not found:
+        return None
+    return ObjectStoreManifest(filesystem, base), SegmentStore(base, filesystem)
+
+
+def open_cache(root: str | os.PathLike[str] | None = None) -> Cache | None:
+    """The manifest and segment store of the cache at ``root`` (a folder or a URI), or
+    None when there is no cache there; raises ``CacheLocationError`` when a URI cannot
+    be opened or reached."""
+    if isinstance(_where(root), str):
+        return _open_uri(root)
     path = cache_root(root) / f"v{CACHE_VERSION}" / "manifest.sqlite"
     if not path.exists():
         return None
-    return Manifest(path)
+    manifest = Manifest(path)
+    return manifest, SegmentStore(manifest.base)
 
 
-def _key_table(manifest: Manifest) -> dict[str, dict[str, Any]]:
-    """Every key the cache knows: its owner, size, batches and last use."""
-    keys: dict[str, dict[str, Any]] = {}
-    for key, n_batches, pipeline, step, completed, last_used in manifest.query(
-            "SELECT key, n_batches, pipeline, step, completed, last_used FROM outputs"):
-        keys[key] = {"key": key, "pipeline": pipeline, "step": step, "n_batches": n_batches,
-                     "completed": completed, "last_used": last_used, "bytes": 0, "files": 0,
-                     "batches": 0, "rows": 0}
-    for key, nbytes, files, rows_json, created in manifest.query(
-            "SELECT key, SUM(bytes), COUNT(*), group_concat(rows, '|'), MAX(created) "
-            "FROM segments GROUP BY key"):
-        entry = keys.setdefault(key, {"key": key, "pipeline": None, "step": None,
-                                      "n_batches": None, "completed": None,
-                                      "last_used": created, "bytes": 0, "files": 0,
-                                      "batches": 0, "rows": 0})
-        counts = [int(n) for part in (rows_json or "").split("|") for n in _ints(part)]
-        entry.update(bytes=int(nbytes or 0), files=int(files), batches=len(counts),
-                     rows=sum(counts))
-    return keys
+@contextlib.contextmanager
+def opened(root: str | os.PathLike[str] | None) -> Iterator[Cache | None]:
+    """``open_cache`` as a context: the manifest is closed on the way out."""
+    cache = open_cache(root)
+    try:
+        yield cache
+    finally:
+        if cache is not None:
+            cache[0].close()
 
 
-def _ints(text: str) -> Iterator[str]:
-    return iter(re.findall(r"\d+", text))
+def other_versions(root: str | os.PathLike[str] | None = None) -> list[str]:
+    """Folders of cache formats other than this version's (left untouched)."""
+    try:
+        filesystem, path = _filesystem(root)
+        infos = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    except (CacheLocationError, OSError):
+        return []
+    names = {posixpath.basename(i.path.rstrip("/")) for i in infos
+             if i.type == pafs.FileType.Directory}
+    return sorted(n for n in names if re.fullmatch(r"v\d+", n) and n != f"v{CACHE_VERSION}")
 
 
-def _runs(manifest: Manifest, pipeline: str | None = None) -> list[dict[str, Any]]:
-    sql = "SELECT pipeline, step, key, status, rows, bytes, seconds, finished FROM runs"
-    params: tuple[Any, ...] = ()
-    if pipeline is not None:
-        sql += " WHERE pipeline=?"
-        params = (pipeline,)
-    sql += " ORDER BY rowid"  # the order of the last run: topological
-    names = ("pipeline", "step", "key", "status", "rows", "bytes", "seconds", "finished")
-    return [dict(zip(names, row, strict=True)) for row in manifest.query(sql, params)]
-
-
-def _pipeline_keys(keys: dict[str, dict[str, Any]], runs: list[dict[str, Any]],
-                   pipeline: str, step: str | None = None) -> set[str]:
+def _pipeline_keys(keys: dict[str, OutputEntry], runs: list[RunRecord], pipeline: str,
+                   step: str | None = None) -> set[str]:
     found = {k for k, e in keys.items()
-             if e["pipeline"] == pipeline and (step is None or e["step"] == step)}
-    found |= {r["key"] for r in runs
-              if r["pipeline"] == pipeline and (step is None or r["step"] == step)}
+             if e.pipeline == pipeline and (step is None or e.step == step)}
+    found |= {r.key for r in runs if r.pipeline == pipeline and (step is None or r.step == step)}
     return found
+
+
+def _unknown(root: str | os.PathLike[str] | None, name: str,
+             keys: dict[str, OutputEntry]) -> KeyError:
+    known = ", ".join(sorted({e.pipeline for e in keys.values() if e.pipeline}))
+    msg = f"no pipeline {name!r} in the cache at {cache_location(root)}"
+    msg += f" (it has: {known})" if known else " (it is empty)"
+    return KeyError(msg)
 
 
 def cache_ls(root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """One dict per pipeline: name, steps, bytes, files, cached keys, last use."""
-    manifest = open_manifest(root)
-    if manifest is None:
-        return []
-    try:
-        keys = _key_table(manifest)
-        runs = _runs(manifest)
-    finally:
-        manifest.close()
-    names = sorted({e["pipeline"] for e in keys.values() if e["pipeline"]}
-                   | {r["pipeline"] for r in runs})
+    with opened(root) as cache:
+        if cache is None:
+            return []
+        keys, runs = cache[0].outputs(), cache[0].runs()
+    names = sorted({e.pipeline for e in keys.values() if e.pipeline} | {r.pipeline for r in runs})
     listing = []
     for name in names:
         own = _pipeline_keys(keys, runs, name) & set(keys)
-        steps = {r["step"] for r in runs if r["pipeline"] == name}
-        steps |= {keys[k]["step"] for k in own if keys[k]["step"]}
-        finished = [r["finished"] for r in runs if r["pipeline"] == name]
-        used = [keys[k]["last_used"] or 0 for k in own] + finished
+        steps = {r.step for r in runs if r.pipeline == name}
+        steps |= {s for k in own if (s := keys[k].step)}
+        finished = [r.finished for r in runs if r.pipeline == name]
+        used = [keys[k].last_used or 0 for k in own] + finished
         listing.append({
             "pipeline": name,
             "steps": len(steps),
             "entries": len(own),
-            "bytes": sum(keys[k]["bytes"] for k in own),
-            "files": sum(keys[k]["files"] for k in own),
+            "bytes": sum(keys[k].nbytes for k in own),
+            "files": sum(keys[k].files for k in own),
             "last_run": max(finished, default=None),
             "last_used": max(used, default=None),
         })
     return listing
 
 
-def _cache_status(entry: dict[str, Any] | None) -> str:
-    if entry is None or not entry["batches"]:
-        return "not cached"
-    total = entry["n_batches"]
-    if total is not None and entry["completed"] is not None and entry["batches"] >= total:
-        return "complete"
-    return f"partial ({entry['batches']} of {total if total is not None else '?'} batches)"
+def _step_row(step: str, run: RunRecord | None, entry: OutputEntry | None) -> dict[str, Any]:
+    return {
+        "step": step, "key": run.key if run else None,
+        "last_run": run.status if run else "-",
+        "finished": run.finished if run else None, "seconds": run.seconds if run else None,
+        "cache": entry.status if entry else "not cached",
+        "rows": entry.rows if entry else 0, "bytes": entry.nbytes if entry else 0,
+        "last_used": (entry.last_used if entry else None) or (run.finished if run else None),
+        "older_versions": 0, "older_bytes": 0,
+    }
 
 
 def cache_show(root: str | os.PathLike[str] | None, name: str) -> dict[str, Any]:
     """A pipeline's steps: last run status, cache status, rows, bytes, last use; plus
     the bytes of older cached versions of each step."""
-    manifest = open_manifest(root)
-    if manifest is None:
-        msg = f"no cache at {cache_root(root)}"
-        raise KeyError(msg)
-    try:
-        keys = _key_table(manifest)
-        runs = _runs(manifest, name)
-    finally:
-        manifest.close()
-    if not runs and not any(e["pipeline"] == name for e in keys.values()):
-        known = ", ".join(sorted({e["pipeline"] for e in keys.values() if e["pipeline"]}))
-        msg = f"no pipeline {name!r} in the cache at {cache_root(root)}"
-        msg += f" (it has: {known})" if known else " (it is empty)"
-        raise KeyError(msg)
-    steps: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        entry = keys.get(run["key"])
-        steps[run["step"]] = {
-            "step": run["step"], "key": run["key"], "last_run": run["status"],
-            "finished": run["finished"], "seconds": run["seconds"],
-            "cache": _cache_status(entry),
-            "rows": entry["rows"] if entry else 0,
-            "bytes": entry["bytes"] if entry else 0,
-            "last_used": (entry["last_used"] if entry else None) or run["finished"],
-            "older_versions": 0, "older_bytes": 0,
-        }
+    with opened(root) as cache:
+        if cache is None:
+            msg = f"no cache at {cache_location(root)}"
+            raise KeyError(msg)
+        keys, runs = cache[0].outputs(), cache[0].runs(name)
+    if not runs and not any(e.pipeline == name for e in keys.values()):
+        raise _unknown(root, name, keys)
+    steps = {r.step: _step_row(r.step, r, keys.get(r.key)) for r in runs}
     for key, entry in keys.items():
-        if entry["pipeline"] != name or not entry["step"]:
+        if entry.pipeline != name or not entry.step:
             continue
-        current = steps.get(entry["step"])
-        if current is None:
-            steps[entry["step"]] = current = {
-                "step": entry["step"], "key": None, "last_run": "-", "finished": None,
-                "seconds": None, "cache": "not cached", "rows": 0, "bytes": 0,
-                "last_used": None, "older_versions": 0, "older_bytes": 0,
-            }
+        current = steps.setdefault(entry.step, _step_row(entry.step, None, None))
         if key != current["key"]:
             current["older_versions"] += 1
-            current["older_bytes"] += entry["bytes"]
+            current["older_bytes"] += entry.nbytes
     total = sum(s["bytes"] + s["older_bytes"] for s in steps.values())
-    return {"pipeline": name, "root": str(cache_root(root)), "bytes": total,
-            "last_run": max((r["finished"] for r in runs), default=None),
+    return {"pipeline": name, "root": cache_location(root), "bytes": total,
+            "last_run": max((r.finished for r in runs), default=None),
             "steps": list(steps.values())}
 
 
 def cache_clear(root: str | os.PathLike[str] | None, name: str,
                 step: str | None = None) -> dict[str, Any]:
-    """Remove a pipeline's cached outputs (all versions), or one step's.
+    """Remove a pipeline's cached outputs (all versions), or one step's and those of
+    the steps computed from it (so the next run recomputes that step and everything
+    downstream of it, and reuses the rest).
 
-    Outputs in use by a running process are kept and counted in ``skipped``.
+    Outputs in use by a running process are kept and counted in ``skipped``. Commit
+    records go before the data files: a clear that dies half-way leaves files no record
+    names (``cache gc`` removes them), never a record naming a missing file.
     """
     from distilabel_nb.cache.gc import remove_files
+    from distilabel_nb.cache.lineage import downstream_keys
 
-    manifest = open_manifest(root)
-    if manifest is None:
-        return {"removed": 0, "bytes": 0, "skipped": 0}
-    try:
-        keys = _key_table(manifest)
-        runs = _runs(manifest, name)
-        if not runs and not any(e["pipeline"] == name for e in keys.values()):
-            msg = f"no pipeline {name!r} in the cache at {cache_root(root)}"
-            raise KeyError(msg)
-        if step is not None and not any(r["step"] == step for r in runs) and not any(
-                e["pipeline"] == name and e["step"] == step for e in keys.values()):
+    with opened(root) as cache:
+        if cache is None:
+            return {"removed": 0, "bytes": 0, "skipped": 0, "steps": []}
+        manifest, store = cache
+        keys, runs = manifest.outputs(), manifest.runs(name)
+        if not runs and not any(e.pipeline == name for e in keys.values()):
+            raise _unknown(root, name, keys)
+        wanted = _pipeline_keys(keys, runs, name, step)
+        if step is not None and not wanted:
             msg = f"pipeline {name!r} has no step {step!r} in the cache"
             raise KeyError(msg)
-        wanted = _pipeline_keys(keys, runs, name, step)
+        if step is not None:
+            wanted |= downstream_keys(runs, wanted)
         gone, paths = manifest.evict(wanted)
         if step is None and len(gone) == len(wanted):
             manifest.forget_runs(name)  # the pipeline leaves the listing
-    finally:
-        manifest.close()
-    remove_files(paths)
+    remove_files(store, paths)
     removed = [k for k in gone if k in keys]
-    return {"removed": len(removed), "bytes": sum(keys[k]["bytes"] for k in removed),
-            "skipped": len(wanted) - len(gone)}
+    cleared = [r.step for r in runs if r.key in wanted] or ([step] if step else [])
+    return {"removed": len(removed), "bytes": sum(keys[k].nbytes for k in removed),
+            "skipped": len(wanted) - len(gone), "steps": cleared}
+
+
+def _damage(store: SegmentStore, path: str, checksum: str) -> str | None:
+    """Why a segment is unusable, or None when it is intact (read from the store)."""
+    if store.verify(path, checksum):
+        return None
+    try:
+        store.read(path, checksum)
+    except CorruptSegmentError as error:
+        return error.why
+    return "checksum mismatch (truncated or altered)"
 
 
 def cache_verify(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Read every cached file and check it against its checksum (a run checks only the
     files it reads). Damaged or missing files are forgotten, so the next run recomputes
     them; returns the counts and, per damaged file, its pipeline, step and why."""
-    from distilabel_nb.cache.store import SegmentStore
-
-    manifest = open_manifest(root)
     result: dict[str, Any] = {"files": 0, "damaged": []}
-    if manifest is None:
-        return result
-    try:
-        store = SegmentStore(manifest.base)
-        owners = {k: (p, s) for k, p, s in manifest.query(
-            "SELECT key, pipeline, step FROM outputs")}
-        keys = [k for (k,) in manifest.query("SELECT DISTINCT key FROM segments")]
-        for key in keys:
-            pipeline, step = owners.get(key, (None, None))
-            refs = {(ref.path, ref.checksum) for ref in manifest.state(key).batches.values()}
-            for path, checksum in sorted(refs):
-                result["files"] += 1
-                try:
-                    store.read(path, checksum)
-                except CorruptSegmentError as error:
-                    result["damaged"].append({"pipeline": pipeline, "step": step,
-                                              "path": path, "why": error.why})
-                    manifest.drop_segment(path)
-                    store.delete([path])
-        manifest.release()
-    finally:
-        manifest.close()
+    with opened(root) as cache:
+        if cache is None:
+            return result
+        manifest, store = cache
+        segments = sorted({(s.path, s.checksum, e.pipeline, e.step)
+                           for e in manifest.outputs().values() for s in e.segments})
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:  # object stores: slow per GET
+            found = list(pool.map(lambda s: _damage(store, s[0], s[1]), segments))
+        for (path, _, pipeline, step), why in zip(segments, found, strict=True):
+            result["files"] += 1
+            if why is not None:
+                result["damaged"].append({"pipeline": pipeline, "step": step, "path": path,
+                                          "why": why})
+                manifest.drop_segment(path)  # its commit record first, then the file
+                store.delete([path])
     return result

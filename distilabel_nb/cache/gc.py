@@ -1,23 +1,29 @@
 """Garbage collection: least recently used outputs first, never what a run is using.
 
-Every run leases the cache keys it plans (``Manifest.state``) until it is recorded; the
-eviction re-checks the leases inside the same SQLite transaction that forgets the keys,
-so a run that starts meanwhile either sees its key gone (and recomputes it) or holds a
-lease that keeps it. Files no manifest row points to (left by a killed process between
-writing a file and recording it) are removed once older than ``orphan_grace`` seconds.
+Every run leases the cache keys it plans (``Manifest.state``) until it is recorded. On a
+local cache the eviction re-checks the leases inside the same SQLite transaction that
+forgets the keys, so a run that starts meanwhile either sees its key gone (and recomputes
+it) or holds a lease that keeps it; on an object store leases are objects (time-bound
+across machines) and the check comes just before the commit markers go. Data files no
+commit record names (left by a killed process between writing a file and recording it)
+are removed once older than ``orphan_grace`` seconds. Works on any cache root, a folder
+or a URI, through the ``Catalog`` both manifests implement.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
-import pathlib
 import re
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from distilabel_nb.cache.admin import _key_table, open_manifest, parse_age, parse_size
+import pyarrow.fs as pafs
+
+from distilabel_nb.cache.admin import opened, parse_age, parse_size
+from distilabel_nb.cache.store import SegmentStore
 
 __all__ = ["cache_gc", "remove_files"]
 
@@ -25,17 +31,18 @@ __all__ = ["cache_gc", "remove_files"]
 ORPHAN_GRACE = 3600.0
 
 
-def remove_files(paths: Iterable[str]) -> None:
-    """Delete segment files (full paths), then their key folders once empty."""
-    folders = set()
-    for path in paths:
-        full = pathlib.Path(path)
-        with contextlib.suppress(FileNotFoundError):
-            full.unlink()
-        folders.add(full.parent)
-    for folder in folders:
-        with contextlib.suppress(OSError):  # not empty: a writer is adding to it
-            folder.rmdir()
+def remove_files(store: SegmentStore, paths: Iterable[str]) -> None:
+    """Delete segment files (full paths); on a local disk, their key folders too once
+    empty. Object stores are slow per call: sixteen deletions at a time there."""
+    paths = list(paths)
+    if store.local:
+        store.delete(paths)
+        for folder in {os.path.dirname(p) for p in paths}:
+            with contextlib.suppress(OSError):  # not empty: a writer is adding to it
+                os.rmdir(folder)
+    elif paths:
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda path: store.delete([path]), paths))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -48,24 +55,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _orphans(base: pathlib.Path, known: set[str], leased: set[str], grace: float,
-             now: float) -> list[pathlib.Path]:
-    data = base / "data"
-    if not data.is_dir():
-        return []
+def _orphans(store: SegmentStore, known: set[str], leased: set[str], grace: float,
+             now: float) -> list[str]:
+    """Data files (``data/ab/<key>/<name>``) no commit record names, old enough."""
+    selector = pafs.FileSelector(f"{store.base}/data", allow_not_found=True, recursive=True)
     found = []
-    for path in data.glob("*/*/*"):
-        key = path.parent.name
-        if key in leased or not path.is_file():
+    for info in store.fs.get_file_info(selector):
+        parts = info.path[len(store.base) + 1:].split("/")
+        if info.type != pafs.FileType.File or len(parts) != 4 or info.path in known:
             continue
-        rel = path.relative_to(base).as_posix()
-        if rel in known or str(path) in known:
+        if parts[2] in leased:
             continue
-        temp = re.search(r"\.tmp-(\d+)$", path.name)
-        with contextlib.suppress(FileNotFoundError):
-            old = now - path.stat().st_mtime >= grace
-            if old or (temp is not None and not _pid_alive(int(temp.group(1)))):
-                found.append(path)
+        temp = re.search(r"\.tmp-(\d+)$", parts[3])
+        old = info.mtime_ns is not None and now - info.mtime_ns / 1e9 >= grace
+        if old or (temp is not None and not _pid_alive(int(temp.group(1)))):
+            found.append(info.path)
     return found
 
 
@@ -80,45 +84,42 @@ def cache_gc(root: str | os.PathLike[str] | None = None, max_size: str | int | N
     """
     limit = parse_size(max_size) if max_size is not None else None
     age = parse_age(older_than) if older_than is not None else None
-    manifest = open_manifest(root)
     result: dict[str, Any] = {"removed": 0, "bytes_freed": 0, "orphans": 0, "skipped": 0,
                               "bytes_before": 0, "bytes_after": 0, "dry_run": dry_run}
-    if manifest is None:
-        return result
-    base = pathlib.Path(manifest.base)
     now = time.time()
-    try:
-        keys = _key_table(manifest)
+    with opened(root) as cache:
+        if cache is None:
+            return result
+        manifest, store = cache
+        keys = manifest.outputs()
         leased = manifest.leased_keys()
-        total = sum(e["bytes"] for e in keys.values())
+        total = sum(e.nbytes for e in keys.values())
         result["bytes_before"] = total
-        order = sorted(keys.values(), key=lambda e: (e["last_used"] or 0, e["key"]))
+        order = sorted(keys.values(), key=lambda e: (e.last_used or 0, e.key))
         chosen: list[str] = []
         freed = 0
         for entry in order:
-            too_old = age is not None and (entry["last_used"] or 0) < now - age
+            too_old = age is not None and (entry.last_used or 0) < now - age
             too_big = limit is not None and total - freed > limit
             if not (too_old or too_big):
                 continue
-            if entry["key"] in leased:
+            if entry.key in leased:
                 result["skipped"] += 1
                 continue
-            chosen.append(entry["key"])
-            freed += entry["bytes"]
-        known = {p for (p,) in manifest.query("SELECT path FROM segments")}
-        orphans = _orphans(base, known, leased, orphan_grace, now)
+            chosen.append(entry.key)
+            freed += entry.nbytes
+        known = {s.path for e in keys.values() for s in e.segments}
+        orphans = _orphans(store, known, leased, orphan_grace, now)
         if dry_run:
             gone, paths = chosen, list[str]()
         else:
-            gone, paths = manifest.evict(chosen)
+            gone, paths = manifest.evict(chosen)  # commit records first, files after
             result["skipped"] += len(chosen) - len(gone)
-    finally:
-        manifest.close()
     if not dry_run:
-        remove_files(paths)
-        remove_files([str(p) for p in orphans])
+        remove_files(store, paths)
+        remove_files(store, orphans)
     result["removed"] = len([k for k in gone if k in keys])
-    result["bytes_freed"] = sum(keys[k]["bytes"] for k in gone if k in keys)
+    result["bytes_freed"] = sum(keys[k].nbytes for k in gone if k in keys)
     result["orphans"] = len(orphans)
     result["bytes_after"] = total - result["bytes_freed"]
     return result

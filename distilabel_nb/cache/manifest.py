@@ -29,6 +29,7 @@ from typing import Any
 
 import xxhash
 
+from distilabel_nb.cache.catalog import OutputEntry, SegmentEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, CacheVersionError, CacheWarning
 
 __all__ = ["BatchRef", "KeyState", "Manifest", "RunRecord"]
@@ -427,7 +428,32 @@ class Manifest:
         self.release()
 
     def last_runs(self, pipeline: str) -> dict[str, RunRecord]:
-        records = {}
-        for row in self._execute("SELECT * FROM runs WHERE pipeline=?", (pipeline,)):
-            records[row[1]] = RunRecord(row[0], row[1], row[2], json.loads(row[3]), *row[4:])
-        return records
+        return {r.step: r for r in self.runs(pipeline)}
+
+    # -- listing (the ``Catalog`` of cache administration) ----------------------------
+    def runs(self, pipeline: str | None = None) -> list[RunRecord]:
+        """Run records in the order written (a run's are topological)."""
+        sql, params = "SELECT * FROM runs", tuple[str, ...]()
+        if pipeline is not None:
+            sql, params = "SELECT * FROM runs WHERE pipeline=?", (pipeline,)
+        return [RunRecord(row[0], row[1], row[2], json.loads(row[3]), *row[4:])
+                for row in self._execute(sql + " ORDER BY rowid", params)]
+
+    def outputs(self) -> dict[str, OutputEntry]:
+        with self._lock:
+            outputs = self._conn.execute("SELECT key, pipeline, step, chunk, n_batches, "
+                                         "completed, last_used FROM outputs").fetchall()
+            segments = self._conn.execute("SELECT key, first, rows, path, bytes, checksum, "
+                                          "chunk, created FROM segments").fetchall()
+        entries = {row[0]: OutputEntry(*row) for row in outputs}
+        recorded = set(entries)
+        for key, first, rows, path, nbytes, checksum, chunk, created in segments:
+            counts = _counts(rows)
+            if counts is None or not self._inside(path):
+                continue  # a damaged row: state() warns about it when a run reads it
+            entry = entries.setdefault(key, OutputEntry(key, chunk=chunk))
+            if key not in recorded:  # no output row (an older cache): used when written
+                entry.last_used = max(entry.last_used or 0.0, created)
+            entry.segments.append(SegmentEntry(self._abs(path), first, tuple(counts), nbytes,
+                                               checksum, chunk, created))
+        return entries

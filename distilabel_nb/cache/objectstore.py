@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import pyarrow.fs as pafs
 import xxhash
 
+from distilabel_nb.cache.catalog import OutputEntry, SegmentEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, CacheWarning
 from distilabel_nb.cache.manifest import (
     _HOST,
@@ -84,6 +85,11 @@ def _signed(record: dict[str, Any]) -> dict[str, Any]:
 
 def _intact(record: Any) -> bool:
     return isinstance(record, dict) and record.get("sig") == _sig(record)
+
+
+def _valid(record: Any, key: str) -> bool:
+    """A marker of ``key``, intact, naming only a file of its own key."""
+    return _intact(record) and record.get("key") == key and _inside(record, key)
 
 
 def _inside(record: dict[str, Any], key: str) -> bool:
@@ -233,7 +239,8 @@ class ObjectStoreManifest(Manifest):
         paths: list[str] = []
         for key in gone:
             self._seen.pop(key, None)
-            paths += self.invalidate([key])
+            paths += self.invalidate([key])  # the markers go first, the data after
+        self._delete(f"{self.path}/used/{key}.json" for key in gone)
         return gone, paths
 
     def forget_runs(self, pipeline: str, step: str | None = None) -> None:
@@ -257,7 +264,7 @@ class ObjectStoreManifest(Manifest):
         record = self._read(f"{self._key_dir(key)}/{name}")
         if record is None:
             return None
-        if not _intact(record) or record.get("key") != key or not _inside(record, key):
+        if not _valid(record, key):
             what = "its completion marker" if name.startswith("done-") else \
                 f"the commit marker {name}"
             step = record.get("step") if isinstance(record, dict) else None
@@ -278,10 +285,7 @@ class ObjectStoreManifest(Manifest):
             if marker is None:
                 continue
             state.n_batches, state.chunk = int(marker["n_batches"]), int(marker["chunk"])
-            for seg, record in marker.get("segments", {}).items():
-                if (seg in listing and _intact(record) and record.get("key") == key
-                        and _inside(record, key)):
-                    records[seg] = record
+            records.update(_snapshot(marker, key, listing))
             break
         unknown = [n for n in listing if n.startswith("seg-") and n not in records]
         for name, marker in zip(unknown, self._map(lambda n: self._load_marker(key, n),
@@ -371,31 +375,97 @@ class ObjectStoreManifest(Manifest):
 
     # -- runs --------------------------------------------------------------------------
     def record_runs(self, records: Iterable[RunRecord]) -> None:
-        """Record the last run of each step (one object each); the run's leases end."""
-        def write(r: RunRecord) -> None:
+        """Record the last run of each step (one object each, numbered in the run's
+        order, which is topological); the run's leases end."""
+        def write(item: tuple[int, RunRecord]) -> None:
+            order, r = item
             self._write(f"{self.path}/runs/{_quote(r.pipeline)}/{_quote(r.step)}.json",
                         _signed({"pipeline": r.pipeline, "step": r.step, "key": r.key,
                                  "description": r.description, "status": r.status,
                                  "rows": r.rows, "bytes": r.nbytes, "seconds": r.seconds,
-                                 "finished": r.finished}))
+                                 "finished": r.finished, "order": order}))
 
-        self._map(write, list(records))
+        self._map(write, list(enumerate(records)))
         self.release()
 
     def last_runs(self, pipeline: str) -> dict[str, RunRecord]:
-        folder = f"{self.path}/runs/{_quote(pipeline)}"
-        names = sorted(self._list(folder))
-        runs: dict[str, RunRecord] = {}
-        for record in self._map(lambda n: self._read(f"{folder}/{n}"), names):
-            if not _intact(record) or record.get("pipeline") != pipeline:
-                continue  # a damaged run record only loses the words of a miss reason
-            runs[record["step"]] = RunRecord(
-                record["pipeline"], record["step"], record["key"], record["description"],
-                record["status"], record["rows"], record["bytes"], record["seconds"],
-                record["finished"])
-        return runs
+        return {r.step: r for r in self.runs(pipeline)}
 
-    # -- listing -----------------------------------------------------------------------
+    def runs(self, pipeline: str | None = None) -> list[RunRecord]:
+        """Run records (of ``pipeline``), each pipeline's in the order of its last run."""
+        folder = f"{self.path}/runs"
+        if pipeline is not None:
+            folder += f"/{_quote(pipeline)}"
+        found = [r for r in self._map(self._read, [i.path for i in self._walk(folder)])
+                 if _intact(r) and pipeline in (None, r.get("pipeline"))]
+        # A damaged run record is skipped: it only loses the words of a miss reason.
+        found.sort(key=lambda r: (r["pipeline"], r.get("order", 0), r["finished"]))
+        return [RunRecord(r["pipeline"], r["step"], r["key"], r["description"], r["status"],
+                          r["rows"], r["bytes"], r["seconds"], r["finished"]) for r in found]
+
+    # -- listing (the ``Catalog`` of cache administration) -----------------------------
+    def _walk(self, folder: str) -> list[pafs.FileInfo]:
+        """Every object below ``folder``, at any depth (one paginated LIST)."""
+        selector = pafs.FileSelector(folder, allow_not_found=True, recursive=True)
+        return [i for i in self.fs.get_file_info(selector)
+                if i.type == pafs.FileType.File and ".tmp-" not in i.path]
+
+    def outputs(self) -> dict[str, OutputEntry]:
+        """Every key with markers, without leasing any: one listing of all markers, then
+        the completion markers (their snapshots spare most segment marker reads), the
+        other segment markers and the last-use records, sixteen reads at a time. Damaged
+        markers are skipped here; a run that reads the key drops them with a warning."""
+        folder = f"{self.path}/keys"
+        listings: dict[str, dict[str, pafs.FileInfo]] = {}
+        for info in self._walk(folder):
+            key, _, name = info.path[len(folder) + 1:].partition("/")
+            if name and "/" not in name:
+                listings.setdefault(key, {})[name] = info
+
+        def read(item: tuple[str, str]) -> Any:
+            return self._read(f"{self._key_dir(item[0])}/{item[1]}")
+
+        def names(prefix: str, skip: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+            return [(key, name) for key, listing in listings.items() for name in listing
+                    if name.startswith(prefix) and name not in skip.get(key, {})]
+
+        completions: dict[str, dict[str, Any]] = {}
+        done = names("done-", {})
+        for (key, _), marker in zip(done, self._map(read, done), strict=True):
+            if _valid(marker, key) and marker["completed"] >= completions.get(
+                    key, {}).get("completed", 0):
+                completions[key] = marker
+        records = {key: _snapshot(marker, key, listings[key])
+                   for key, marker in completions.items()}
+        unknown = names("seg-", records)
+        for (key, name), marker in zip(unknown, self._map(read, unknown), strict=True):
+            if _valid(marker, key):
+                records.setdefault(key, {})[name] = marker
+        used_folder = f"{self.path}/used"
+        stamps = self._list(used_folder)
+        used = [k for k in listings if f"{k}.json" in stamps]
+        last_used = {k: r.get("last_used") for k, r in zip(
+            used, self._map(lambda k: self._read(f"{used_folder}/{k}.json"), used),
+            strict=True) if isinstance(r, dict)}
+        entries: dict[str, OutputEntry] = {}
+        for key in listings:
+            marker, found = completions.get(key, {}), records.get(key, {})
+            if not marker and not found:
+                continue  # only damaged markers
+            ordered = sorted(found.values(), key=lambda r: (r["first"], r["created"]))
+            owner = marker or ordered[0]
+            times = [last_used.get(key), marker.get("completed"),
+                     *(r["created"] for r in ordered)]
+            entries[key] = OutputEntry(
+                key, owner.get("pipeline"), owner.get("step"),
+                marker.get("chunk", ordered[0]["chunk"] if ordered else None),
+                marker.get("n_batches"), marker.get("completed"),
+                max((float(t) for t in times if t), default=None),
+                [SegmentEntry(self._abs(r["path"]), int(r["first"]), tuple(r["rows"]),
+                              int(r["bytes"]), r["checksum"], int(r["chunk"]),
+                              float(r["created"])) for r in ordered])
+        return entries
+
     def keys(self) -> Iterator[str]:
         """Every key with at least one marker (for administration)."""
         yield from (name for name, info in self._folders(f"{self.path}/keys"))
@@ -404,6 +474,13 @@ class ObjectStoreManifest(Manifest):
         selector = pafs.FileSelector(folder, allow_not_found=True, recursive=False)
         return [(posixpath.basename(i.path), i) for i in self.fs.get_file_info(selector)
                 if i.type == pafs.FileType.Directory]
+
+
+def _snapshot(marker: dict[str, Any], key: str,
+              listing: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The segment markers a completion marker knew, those still listed and valid."""
+    return {name: record for name, record in marker.get("segments", {}).items()
+            if name in listing and _valid(record, key)}
 
 
 _BAD = object()
