@@ -250,7 +250,7 @@ class ObjectStoreManifest(Manifest):
 
     def query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         msg = ("SQL queries need the SQLite manifest of a local cache; a cache on an object "
-               "store is listed with the ObjectStoreManifest methods")
+               "store is listed with outputs() and runs(), as the SQLite one is too")
         raise NotImplementedError(msg)
 
     def close(self) -> None:

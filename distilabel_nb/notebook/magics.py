@@ -133,8 +133,9 @@ class PipelineMagics(Magics):
 
     @line_magic
     def pipeline_cache(self, line: str) -> None:
-        """``%pipeline_cache [ls | show NAME | clear NAME [--step S] | gc --max-size SIZE]``
-        ``[--cache-dir DIR] [--json]``: the ``distilabel-nb cache`` command, in the notebook."""
+        """``%pipeline_cache [ls | show NAME | clear NAME [--step S] | gc --max-size SIZE |
+        verify] [--cache-dir DIR_OR_URI] [--json]``: the ``distilabel-nb cache`` command, in
+        the notebook (a local cache or one on an object store, ``s3://bucket/prefix``)."""
         try:
             argv = shlex.split(line)
         except ValueError as error:
@@ -186,8 +187,8 @@ def _refresh(graph: Any) -> None:
 
 
 _CACHE_USAGE = ("usage: %pipeline_cache [ls | show NAME | clear NAME [--step STEP] | "
-                "gc [--max-size SIZE] [--older-than AGE] [--dry-run]] [--cache-dir DIR] "
-                "[--json]")
+                "gc [--max-size SIZE] [--older-than AGE] [--dry-run] | verify] "
+                "[--cache-dir DIR_OR_URI] [--json]")
 
 PipelineMagics.pipeline.parser.prog = "%pipeline"  # IPython prefixes one more %
 
