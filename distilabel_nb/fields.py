@@ -7,6 +7,7 @@ known ones. ``RuntimeParameter[T]`` and ``Secret[T]`` mark fields in annotations
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import inspect
@@ -14,7 +15,7 @@ import typing
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, TypeVar
 
 __all__ = ["SECRET_NAMES", "Field", "Fielded", "RuntimeParameter", "Secret", "redact", "scrub",
-           "secret_values"]
+           "scrub_error", "secret_values"]
 
 _RUNTIME = "distilabel_nb:runtime-parameter"
 _SECRET = "distilabel_nb:secret"
@@ -89,6 +90,18 @@ def scrub(text: str, secrets: set[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "<redacted>")
     return text
+
+
+def scrub_error(error: Exception, secrets: set[str]) -> Exception:
+    """``error`` with ``secrets`` taken out of its message (in place)."""
+    if secrets and any(secret in str(error) for secret in secrets):
+        error.args = tuple(scrub(a, secrets) if isinstance(a, str) else a for a in error.args)
+        for name in ("message", "msg"):
+            value = getattr(error, name, None)
+            if isinstance(value, str):
+                with contextlib.suppress(AttributeError):
+                    setattr(error, name, scrub(value, secrets))
+    return error
 
 
 class Fielded:

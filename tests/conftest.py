@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from .browser_helpers import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +48,27 @@ class CallLog:
 def calls() -> Iterator[CallLog]:
     log = CallLog()
     yield log
+
+
+#: What the tests' S3 server accepts (moto takes any key).
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[dict[str, Any]]:
+    """An S3-compatible server (moto) on 127.0.0.1 with a bucket ``distilabel-nb-test``;
+    its port and the credentials clients need in their environment."""
+    server_mod = pytest.importorskip("moto.server", reason="needs: pip install 'moto[server]'")
+    boto3 = pytest.importorskip("boto3")
+    port = free_port()
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}",
+                              aws_access_key_id="test", aws_secret_access_key="test",
+                              region_name="us-east-1")
+        client.create_bucket(Bucket="distilabel-nb-test")
+        yield {"port": port, "env": S3_CREDENTIALS}
+    finally:
+        server.stop()

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -26,7 +27,11 @@ ray = pytest.importorskip("ray", reason="the Ray backend needs: pip install 'ray
 
 from distilabel_nb import StepFailedError  # noqa: E402
 from distilabel_nb.cache.manifest import Manifest  # noqa: E402
+from distilabel_nb.cache.store import SegmentStore  # noqa: E402
+from distilabel_nb.engine.channel import Channel  # noqa: E402
 from distilabel_nb.engine.plan import step_keys  # noqa: E402
+
+from .conftest import S3_CREDENTIALS  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -44,13 +49,14 @@ from distilabel_nb.steps import LoadDataFromDicts, Step
 class Record(Step):
     """``column = source * factor + 1``; logs every batch it computes to ``log``."""
 
-    signature_skip = frozenset({"log", "delay", "fail_on"})  # not what it computes
+    signature_skip = frozenset({"log", "delay", "fail_on", "fail_delay"})  # not computed
     source: str = "i"
     column: str = "x"
     factor: int = 1
     log: str = ""
     delay: float = 0.0
     fail_on: int = -1
+    fail_delay: float = 0.0
 
     @property
     def inputs(self):
@@ -63,6 +69,7 @@ class Record(Step):
     def process(self, rows):
         first = rows[0]["i"]
         if first == self.fail_on:
+            time.sleep(self.fail_delay)
             raise KeyError(f"no value for row {first}")
         time.sleep(self.delay)
         for row in rows:
@@ -71,14 +78,15 @@ class Record(Step):
         yield rows
 
 
-def build(cache, log, n=120, size=10, factor=2, a_cache=True, delay=0.0, fail_on=-1):
+def build(cache, log, n=120, size=10, factor=2, a_cache=True, delay=0.0, fail_on=-1,
+          fail_delay=0.0):
     with Pipeline(name="ray-scenario", cache_dir=cache) as pipeline:
         load = LoadDataFromDicts(name="load", data=[{"i": i} for i in range(n)],
                                  batch_size=size)
         a = Record(name="a", source="i", column="a", log=log, delay=delay,
                    input_batch_size=size, use_cache=a_cache)
         b = Record(name="b", source="a", column="b", factor=factor, log=log,
-                   input_batch_size=size, fail_on=fail_on)
+                   input_batch_size=size, fail_on=fail_on, fail_delay=fail_delay)
         c = Record(name="c", source="b", column="c", log=log, input_batch_size=size)
         load >> a >> b >> c
     return pipeline
@@ -132,6 +140,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     # Workers must import this checkout of distilabel_nb, whatever else is installed.
     path = os.pathsep.join([str(ROOT), str(stub), *([saved] if saved else [])])
     os.environ["PYTHONPATH"] = path
+    # Workers reach the tests' S3 server with its credentials from their environment,
+    # as on a cluster: credentials never travel with the work.
+    monkeypatch = pytest.MonkeyPatch()
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
@@ -139,6 +152,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         yield {"env": env, "address": ray.get_runtime_context().gcs_address}
     finally:
         ray.shutdown()
+        monkeypatch.undo()
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
         else:
@@ -153,25 +167,27 @@ def statuses(pipeline: Any) -> dict[str, str]:
     return {name: report.status for name, report in pipeline.last_run.steps.items()}
 
 
-def scenario(kit: ModuleType, backend: str, cache: pathlib.Path,
-             log: pathlib.Path) -> list[tuple[Any, ...]]:
+def scenario(kit: ModuleType, backend: str, cache: pathlib.Path, log: pathlib.Path,
+             **options: Any) -> list[tuple[Any, ...]]:
     """Cold, identical, changed middle step, use_cache=False on the first step."""
     log.mkdir()
     phases = [{}, {}, {"factor": 3}, {"factor": 3, "a_cache": False}]
     seen = []
-    for options in phases:
+    for changes in phases:
         clear(log)
-        pipeline = kit.build(str(cache), str(log), **options)
-        result = pipeline.run(progress=False, backend=backend)
+        pipeline = kit.build(str(cache), str(log), **changes)
+        result = pipeline.run(progress=False, backend=backend, backend_options=options)
         seen.append((rows(result), executed(log), statuses(pipeline)))
     return seen
 
 
+@pytest.mark.parametrize("worker_io", [True, False], ids=["workers-io", "driver-io"])
 def test_scenarios_match_local(kit: tuple[ModuleType, pathlib.Path], cluster: dict[str, Any],
-                               tmp_path: pathlib.Path) -> None:
+                               tmp_path: pathlib.Path, worker_io: bool) -> None:
     module, _ = kit
     local = scenario(module, "local", tmp_path / "local-cache", tmp_path / "local-log")
-    remote = scenario(module, "ray", tmp_path / "ray-cache", tmp_path / "ray-log")
+    remote = scenario(module, "ray", tmp_path / "ray-cache", tmp_path / "ray-log",
+                      worker_io=worker_io)
     for phase, (want, got) in enumerate(zip(local, remote, strict=True)):
         assert got == want, f"phase {phase}"
     cold, same, changed, uncached = remote
@@ -203,6 +219,54 @@ def test_cache_shared_with_local_both_ways(kit: tuple[ModuleType, pathlib.Path],
     assert not executed(log)
 
 
+@pytest.mark.parametrize(("where", "worker_io"), [("folder", None), ("s3", None),
+                                                  ("folder", False)])
+def test_workers_read_and_write_the_cache(kit: tuple[ModuleType, pathlib.Path],
+                                          cluster: dict[str, Any], s3: dict[str, Any],
+                                          tmp_path: pathlib.Path,
+                                          monkeypatch: pytest.MonkeyPatch, where: str,
+                                          worker_io: bool | None) -> None:
+    """Where workers reach the cache (a folder of this machine, S3), they read their
+    inputs from it and write their outputs to it: the driver writes only what its
+    generators make and never assembles an input table; what they wrote is committed."""
+    module, _ = kit
+    log = tmp_path / "log"
+    log.mkdir()
+    cache = (str(tmp_path / "cache") if where == "folder" else
+             f"s3://distilabel-nb-test/{uuid.uuid4().hex[:8]}/cache?scheme=http"
+             f"&endpoint_override=127.0.0.1:{s3['port']}&region=us-east-1")
+    written: collections.Counter[str] = collections.Counter()
+    assembled: list[str] = []
+    write, materialize = SegmentStore.write, Channel.materialize
+
+    def spy_write(self: SegmentStore, key: str, *args: Any) -> Any:
+        written[key] += 1
+        return write(self, key, *args)
+
+    def spy_materialize(self: Channel, spec: Any) -> Any:
+        assembled.append(self.name)
+        return materialize(self, spec)
+
+    with monkeypatch.context() as spies:
+        spies.setattr(SegmentStore, "write", spy_write)
+        spies.setattr(Channel, "materialize", spy_materialize)
+        pipeline = module.build(cache, str(log))
+        got = rows(pipeline.run(progress=False, backend="ray",
+                                backend_options={"worker_io": worker_io}))
+    keys = {name: key for name, (key, *_) in step_keys(pipeline).items()}
+    if worker_io is None:  # the default: workers do it where they can
+        assert set(written) == {keys["load"]}
+        assert not assembled
+    else:
+        assert set(written) == set(keys.values())
+        assert set(assembled) == {"load", "a", "b"}
+    assert len(got) == 120 and got[7] == {"i": 7, "a": 8, "b": 17, "c": 18}
+    clear(log)
+    again = module.build(cache, str(log))
+    assert rows(again.run(progress=False)) == got  # local, from what the workers wrote
+    assert not executed(log) and set(statuses(again).values()) == {"hit"}
+
+
 def test_failed_batch_raises_the_step_error_and_is_retried_alone(
         kit: tuple[ModuleType, pathlib.Path], cluster: dict[str, Any],
         tmp_path: pathlib.Path) -> None:
@@ -210,19 +274,23 @@ def test_failed_batch_raises_the_step_error_and_is_retried_alone(
     log = tmp_path / "log"
     log.mkdir()
     cache = str(tmp_path / "cache")
-    pipeline = module.build(cache, str(log), fail_on=60)
+    pipeline = module.build(cache, str(log), fail_on=60, fail_delay=1.0)
     with pytest.raises(StepFailedError, match=r"step 'b' failed on batch 6 .*KeyError") as info:
         pipeline.run(progress=False, backend="ray", backend_options={"window": 2})
     assert isinstance(info.value.__cause__, KeyError)
     assert "raised in a Ray worker" in "".join(getattr(info.value.__cause__, "__notes__", []))
     assert statuses(pipeline)["b"] == "failed"
-    done_before = {first for step, first in executed(log) if step == "b"}
+    manifest = Manifest(pathlib.Path(cache) / "v1" / "manifest.sqlite")
+    committed = set(manifest.state(step_keys(pipeline)["b"][0]).batches)
+    manifest.close()
+    # Batches 0-5 were committed before the failure, and batch 7, which finished while
+    # batch 6 was failing (two are in flight), is kept too.
+    assert set(range(6)) | {7} <= committed and 6 not in committed
     clear(log)
     pipeline = module.build(cache, str(log))
     assert len(rows(pipeline.run(progress=False, backend="ray"))) == 120
-    again = {first for step, first in executed(log) if step == "b"}
-    assert again == set(range(60, 120, 10))  # batches 0-5 were committed before the failure
-    assert set(range(0, 60, 10)) <= done_before
+    again = {first // 10 for step, first in executed(log) if step == "b"}
+    assert 6 in again and again == set(range(12)) - committed
     assert statuses(pipeline)["b"] == "partial"
 
 

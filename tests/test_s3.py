@@ -11,7 +11,6 @@ import collections
 import importlib.util
 import json
 import pathlib
-import socket
 import subprocess
 import sys
 import time
@@ -159,33 +158,7 @@ def test_manifest_markers_on_a_folder(tmp_path: pathlib.Path) -> None:
     assert "z" * 32 not in manifest.leased_keys()
 
 
-# -- S3 ----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, Any]]:
-    server_mod = pytest.importorskip("moto.server", reason="needs: pip install 'moto[server]'")
-    boto3 = pytest.importorskip("boto3")
-    port = _free_port()
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    credentials = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                   "AWS_DEFAULT_REGION": "us-east-1"}
-    try:
-        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}",
-                              aws_access_key_id="test", aws_secret_access_key="test",
-                              region_name="us-east-1")
-        client.create_bucket(Bucket="distilabel-nb-test")
-        yield {"port": port, "env": credentials}
-    finally:
-        server.stop()
-
-
+# -- S3 (the server: tests/conftest.py) ------------------------------------------------
 @pytest.fixture
 def uri(s3: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
     for name, value in s3["env"].items():

@@ -1,9 +1,14 @@
 """Run a pipeline's batches on Ray: ``pipeline.run(backend="ray", backend_options=...)``.
 
 The driver keeps everything that decides what runs and what is kept: the plan, the
-generators, the channels between steps, the cache writes, the events. Ray computes the
-batches. Stateless steps run as Ray tasks, spread over the cluster's CPUs with a window
-of ``2 x CPUs`` batches in flight; steps with state (LLM tasks, ``io_bound`` steps, steps
+generators, the channels between steps, the manifest, the events. Ray computes the
+batches; where the workers can reach the cache (an object store, or a folder on a
+one-machine cluster: ``RayBackend.worker_io``), they also read their inputs from it and
+write their outputs to it, so only references pass through the driver
+(``engine/remote.py``).
+
+Stateless steps run as Ray tasks, spread over the cluster's CPUs with a window of
+``2 x CPUs`` batches in flight; steps with state (LLM tasks, ``io_bound`` steps, steps
 with a ``load()``, or any step given ``step.resources = {"replicas": n, ...}``) live in
 actors, ``replicas`` of them, loaded once. A step travels as cloudpickle bytes taken
 before the run loads anything; classes from ``__main__`` (a notebook) and from modules
@@ -34,9 +39,11 @@ import pyarrow as pa
 import ray
 from ray import cloudpickle
 
+from distilabel_nb.cache.store import SegmentStore
 from distilabel_nb.engine.backends import Pending
 from distilabel_nb.engine.channel import RunStopped
 from distilabel_nb.engine.context import StepContext
+from distilabel_nb.engine.remote import BatchTarget, Piece, StoredBatch, compute_stored
 from distilabel_nb.steps.base import StepBase
 
 __all__ = ["RayBackend"]
@@ -44,6 +51,8 @@ __all__ = ["RayBackend"]
 _COUNTERS = ("rows_reused", "rows_computed", "rows_failed", "tokens_used", "tokens_saved")
 #: Steps kept unpickled in a worker process, by payload token (a few runs' worth).
 _STEPS: dict[str, Any] = {}
+#: Cache stores of a worker process, by root: each remembers the folders it made.
+_STORES: dict[str, SegmentStore] = {}
 
 
 # -- in the workers ------------------------------------------------------------------------
@@ -56,7 +65,7 @@ def _counts(context: StepContext | None) -> tuple[int, ...]:
 
 
 def _run_task(token: str, payload: bytes, context_fields: tuple[Any, ...] | None,
-              tables: list[pa.Table]) -> tuple[pa.Table, tuple[int, ...]]:
+              job: _Job) -> tuple[pa.Table | StoredBatch, tuple[int, ...]]:
     """One batch of a stateless step, in whichever worker Ray picked."""
     step = _STEPS.get(token)
     if step is None:
@@ -64,8 +73,24 @@ def _run_task(token: str, payload: bytes, context_fields: tuple[Any, ...] | None
             _STEPS.pop(next(iter(_STEPS)))
         step = _STEPS[token] = cloudpickle.loads(payload)
     step.context = context = _context(context_fields)
-    table = step.run_batch(tables)
-    return table, _counts(context)
+    return job.run(step), _counts(context)
+
+
+class _Job:
+    """One batch's work: tables in, a table out; or, with a store, pieces read from the
+    cache and the output written there (``remote.compute_stored``)."""
+
+    def __init__(self, inputs: list[Any], store: SegmentStore | None = None,
+                 target: BatchTarget | None = None) -> None:
+        self.inputs = inputs
+        self.store = store
+        self.target = target
+
+    def run(self, step: Any) -> pa.Table | StoredBatch:
+        if self.store is None or self.target is None:
+            return step.run_batch(self.inputs)
+        return compute_stored(step, _STORES.setdefault(self.store.base, self.store),
+                              self.inputs, self.target)
 
 
 class _StepActor:
@@ -76,11 +101,11 @@ class _StepActor:
         self.step.context = _context(context_fields)
         self.step.load()
 
-    def run(self, tables: list[pa.Table]) -> tuple[pa.Table, tuple[int, ...]]:
+    def run(self, job: _Job) -> tuple[pa.Table | StoredBatch, tuple[int, ...]]:
         before = _counts(self.step.context)
-        table = self.step.run_batch(tables)
+        result = job.run(self.step)
         after = _counts(self.step.context)
-        return table, tuple(a - b for a, b in zip(after, before, strict=True))
+        return result, tuple(a - b for a, b in zip(after, before, strict=True))
 
     def unload(self) -> None:
         self.step.unload()
@@ -115,21 +140,21 @@ class _RayPending:
             self._done = bool(ready)
         return self._done
 
-    def result(self) -> pa.Table:
+    def result(self) -> pa.Table | StoredBatch:
         while self.stopping is not None and not self.done():
             if self.stopping.is_set():  # Ctrl-C or a failure elsewhere: stop waiting
                 ray.cancel(self.ref)
                 raise RunStopped("ray")
             ray.wait([self.ref], timeout=0.2, fetch_local=False)
         try:
-            table, counts = ray.get(self.ref)
+            result, counts = ray.get(self.ref)
         except ray.exceptions.RayTaskError as error:
             raise _original(error) from None
         finally:
             self.inflight.discard(self.ref)
         if self.context is not None and any(counts):
             self.context.count(*counts)
-        return table
+        return result
 
 
 def _options(step: Any) -> dict[str, Any]:
@@ -268,10 +293,10 @@ class _StepRunner:
             self.payload = ray.put(payload)
             self.window = 1 if step.kind == "global" else (window or 2 * cpus)
 
-    def submit(self, tables: list[pa.Table]) -> Any:
+    def submit(self, job: _Job) -> Any:
         if self.actors:
-            return next(self._next).run.remote(tables)
-        return self.task.remote(self.token, self.payload, self.context_fields, tables)
+            return next(self._next).run.remote(job)
+        return self.task.remote(self.token, self.payload, self.context_fields, job)
 
     def close(self) -> None:
         if self.actors:
@@ -293,6 +318,10 @@ class RayBackend:
     - ``init_options``: more keyword arguments for ``ray.init``.
     - ``shutdown``: stop a Ray this backend started when the run ends (default: keep it
       for the next run; a Ray started by the user is never stopped).
+    - ``worker_io``: whether workers read their inputs from the cache and write their
+      outputs there, so that only references pass through the driver (default: yes
+      when they can reach the cache: an object store, or a folder on a one-machine
+      cluster; set True for a folder every node mounts at the same path).
 
     The executor drives every step computed on Ray from a thread of its own (``threaded``)
     that blocks on its next result instead of polling for it, and does not load those
@@ -303,8 +332,10 @@ class RayBackend:
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None,
                  window: int | None = None, init_options: dict[str, Any] | None = None,
-                 shutdown: bool = False) -> None:
+                 shutdown: bool = False, worker_io: bool | None = None) -> None:
         self.address = address
+        self.worker_io_option = worker_io
+        self._here = False  # every node of the cluster is this machine
         self.num_cpus = num_cpus
         self.window_size = window
         self.init_options = dict(init_options or {})
@@ -328,6 +359,9 @@ class RayBackend:
             ray.init(**options)
             self._started = True
         self._cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        here = ray.util.get_node_ip_address()
+        self._here = all(node["NodeManagerAddress"] == here for node in ray.nodes()
+                         if node.get("Alive"))
         steps = [s for s in pipeline.steps.values() if s.kind != "generator"]
         with _by_value(_user_modules(steps)):
             for step in steps:
@@ -380,6 +414,22 @@ class RayBackend:
     def window(self, step: Any) -> int:
         return self._runner(step).window
 
+    def worker_io(self, step: Any, store: SegmentStore) -> bool:
+        """Workers read and write the cache themselves when they can reach it: always
+        for an object store, for a local folder when the whole cluster is this machine
+        (``backend_options={"worker_io": ...}`` decides otherwise, e.g. True for a
+        folder every node mounts)."""
+        if self.worker_io_option is not None:
+            return self.worker_io_option
+        return not store.local or self._here
+
     def submit(self, step: Any, tables: list[pa.Table]) -> Pending:
-        runner = self._runner(step)
-        return _RayPending(runner.submit(tables), step.context, self._inflight, self._stopping)
+        return self._submit(step, _Job(tables))
+
+    def submit_stored(self, step: Any, store: SegmentStore, inputs: list[list[Piece]],
+                      target: BatchTarget) -> Pending:
+        return self._submit(step, _Job(inputs, store, target))
+
+    def _submit(self, step: Any, job: _Job) -> Pending:
+        ref = self._runner(step).submit(job)
+        return _RayPending(ref, step.context, self._inflight, self._stopping)

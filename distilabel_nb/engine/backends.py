@@ -13,6 +13,9 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from distilabel_nb.cache.store import SegmentStore
+from distilabel_nb.engine.remote import BatchTarget, Piece, StoredBatch, compute_stored
+
 __all__ = ["Backend", "LocalBackend", "Pending", "hook", "resolve_backend"]
 
 
@@ -25,11 +28,11 @@ def hook(backend: Any, name: str, default: Any) -> Any:
 class Pending(Protocol):
     def done(self) -> bool: ...
 
-    def result(self) -> pa.Table: ...
+    def result(self) -> pa.Table | StoredBatch: ...
 
 
 class Backend(Protocol):
-    """Hooks the executor calls; the last three are optional (see ``LocalBackend``)."""
+    """Hooks the executor calls; the last five are optional (see ``LocalBackend``)."""
 
     name: str
 
@@ -53,20 +56,39 @@ class Backend(Protocol):
         """The run's stop event: pending results should stop waiting once it is set."""
         ...
 
+    def worker_io(self, step: Any, store: SegmentStore) -> bool:
+        """Whether this step's workers read their inputs from ``store`` and write their
+        outputs there themselves (then ``submit_stored`` is called instead of ``submit``)."""
+        ...
+
+    def submit_stored(self, step: Any, store: SegmentStore, inputs: list[list[Piece]],
+                      target: BatchTarget) -> Pending:
+        """Compute one batch from pieces and write it (``remote.compute_stored``)."""
+        ...
+
 
 class _Done:
-    def __init__(self, table: pa.Table | None, error: BaseException | None) -> None:
-        self._table = table
+    def __init__(self, result: pa.Table | StoredBatch | None,
+                 error: BaseException | None) -> None:
+        self._result = result
         self._error = error
+
+    @classmethod
+    def of(cls, func: Any, *args: Any) -> _Done:
+        """``func(*args)`` computed now; its exception is raised again by ``result()``."""
+        try:
+            return cls(func(*args), None)
+        except Exception as error:
+            return cls(None, error)
 
     def done(self) -> bool:
         return True
 
-    def result(self) -> pa.Table:
+    def result(self) -> pa.Table | StoredBatch:
         if self._error is not None:
             raise self._error
-        assert self._table is not None
-        return self._table
+        assert self._result is not None
+        return self._result
 
 
 class LocalBackend:
@@ -92,11 +114,15 @@ class LocalBackend:
     def bind(self, stopping: threading.Event) -> None:
         return None
 
+    def worker_io(self, step: Any, store: SegmentStore) -> bool:
+        return False
+
     def submit(self, step: Any, tables: list[pa.Table]) -> Pending:
-        try:
-            return _Done(step.run_batch(tables), None)
-        except Exception as error:  # raised again by result(), in order
-            return _Done(None, error)
+        return _Done.of(step.run_batch, tables)
+
+    def submit_stored(self, step: Any, store: SegmentStore, inputs: list[list[Piece]],
+                      target: BatchTarget) -> Pending:
+        return _Done.of(compute_stored, step, store, inputs, target)
 
 
 def resolve_backend(backend: str | Backend | None, **options: Any) -> Backend:

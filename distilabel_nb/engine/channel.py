@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from distilabel_nb.cache.manifest import BatchRef, KeyState
 from distilabel_nb.cache.store import SegmentStore
+from distilabel_nb.engine.remote import Piece
 from distilabel_nb.tables import concat, empty_table
 
 __all__ = ["Channel", "ChunkSpec", "RunStopped", "UpstreamFailed"]
@@ -62,6 +63,14 @@ class Channel:
             self._cond.notify_all()
         self.on_change()
 
+    def publish_stored(self, ref: BatchRef) -> None:
+        """A new batch that a worker wrote to the cache: only its reference is here."""
+        with self._cond:
+            self.refs[ref.index] = ref
+            self.rows[ref.index] = ref.rows
+            self._cond.notify_all()
+        self.on_change()
+
     def stored(self, refs: list[BatchRef]) -> None:
         """Batches now written: their in-memory copies may go."""
         with self._cond:
@@ -102,15 +111,21 @@ class Channel:
                     return None
                 self._cond.wait(0.2)
 
-    def table(self, index: int) -> pa.Table:
+    def _lookup(self, index: int) -> tuple[pa.Table | None, BatchRef | None]:
+        """Batch ``index`` in memory and in the cache (at least one of them)."""
         with self._cond:
             table = self.tables.get(index)
             ref = self.refs.get(index)
-        if table is not None:
-            return table
-        if ref is None:
+        if table is None and ref is None:
             msg = f"batch {index} of {self.name!r} is neither in memory nor in the cache"
             raise RuntimeError(msg)
+        return table, ref
+
+    def table(self, index: int) -> pa.Table:
+        table, ref = self._lookup(index)
+        if table is not None:
+            return table
+        assert ref is not None
         return self.store.read(ref.path, ref.checksum).slice(ref.offset, ref.rows)
 
     def chunks(self, size: int | None, block: bool = True) -> Iterator[ChunkSpec | None]:
@@ -149,6 +164,17 @@ class Channel:
         parts = [self.table(i).slice(start, count) for i, start, count in spec]
         tainted = any(i in self.tainted for i, _, _ in spec)
         return concat(parts), tainted
+
+    def pieces(self, spec: ChunkSpec | None) -> tuple[list[Piece], bool]:
+        """A chunk as pieces a worker can read itself (stored batches by reference), and
+        whether any of them comes from a tainted batch."""
+        pieces: list[Piece] = []
+        for i, start, count in spec or []:
+            table, ref = self._lookup(i)
+            source = ref if ref is not None else table
+            assert source is not None
+            pieces.append((source, start, count))
+        return pieces, any(i in self.tainted for i, _, _ in spec or [])
 
     def all_rows(self) -> pa.Table:
         """Every batch, concatenated (for the Distiset)."""

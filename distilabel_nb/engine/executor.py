@@ -10,7 +10,6 @@ finished and return.
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import pathlib
 import threading
@@ -26,13 +25,14 @@ from distilabel_nb.cache.manifest import Manifest
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, LocalBackend, Pending, hook
-from distilabel_nb.engine.channel import Channel, RunStopped
+from distilabel_nb.engine.channel import Channel, ChunkSpec, RunStopped
 from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan
+from distilabel_nb.engine.remote import BatchTarget, StoredBatch, has_failed_rows
 from distilabel_nb.engine.writer import BatchWriter
-from distilabel_nb.fields import scrub, secret_values
+from distilabel_nb.fields import scrub, scrub_error, secret_values
 
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
@@ -208,7 +208,7 @@ class Executor:
             self.corrupt = error
             self.stop.set()
         except Exception as error:
-            outcome.error = _scrubbed(error, secret_values(step))
+            outcome.error = scrub_error(error, secret_values(step))
             error.__traceback_text__ = scrub(  # type: ignore[attr-defined]
                 traceback.format_exc(), secret_values(step))
             self.stop.set()
@@ -234,9 +234,13 @@ class Executor:
             writer.add(index, table)
         else:
             outcome.tainted_rows += table.num_rows
-        outcome.computed_rows += table.num_rows
+        self._count_batch(name, plan, channel, outcome, table.num_rows)
+
+    def _count_batch(self, name: str, plan: StepPlan, channel: Channel, outcome: StepOutcome,
+                     rows: int) -> None:
+        outcome.computed_rows += rows
         outcome.computed_batches += 1
-        outcome.rows_done += table.num_rows
+        outcome.rows_done += rows
         rows_total, batches_total = self.expected[name]
         self._event("batch_done", name, status="running",
                     rows_done=outcome.rows_done, batches_done=len(channel.rows),
@@ -270,40 +274,76 @@ class Executor:
         iterators = [pred.chunks(size, block) for pred in preds]
         specs: list[Any] = [_WAITING] * len(preds)
         window = max(1, self.backend.window(step))
+        in_workers = hook(self.backend, "worker_io", False)(step, self.store)
         inflight: collections.deque[tuple[int, Pending, bool]] = collections.deque()
         index = 0
-        while True:
-            for i, iterator in enumerate(iterators):
-                while specs[i] is _WAITING:
-                    spec = next(iterator, _ENDED)
-                    if spec is None:
+        try:
+            while True:
+                for i, iterator in enumerate(iterators):
+                    while specs[i] is _WAITING:
+                        spec = next(iterator, _ENDED)
+                        if spec is None:
+                            yield False
+                        else:
+                            specs[i] = spec
+                if all(spec is _ENDED for spec in specs):
+                    break
+                if self.stop.is_set():
+                    raise RunStopped(name)
+                if index not in plan.state.batches:
+                    chunks = [None if spec is _ENDED else spec for spec in specs]
+                    inflight.append(self._submit(step, plan.key, index, preds, chunks,
+                                                 in_workers))
+                while inflight and (len(inflight) >= window or inflight[0][1].done()):
+                    if not block and not inflight[0][1].done():
                         yield False
-                    else:
-                        specs[i] = spec
-            if all(spec is _ENDED for spec in specs):
-                break
-            if self.stop.is_set():
-                raise RunStopped(name)
-            if index not in plan.state.batches:
-                inputs = [pred.materialize(None if spec is _ENDED else spec)
-                          for pred, spec in zip(preds, specs, strict=True)]
-                pending = self.backend.submit(step, [t for t, _ in inputs])
-                inflight.append((index, pending, any(flag for _, flag in inputs)))
-            while inflight and (len(inflight) >= window or inflight[0][1].done()):
+                        continue
+                    yield from self._finish_batch(name, step, plan, channel, writer, outcome,
+                                                  size, inflight.popleft())
+                specs = [_ENDED if spec is _ENDED else _WAITING for spec in specs]
+                index += 1
+            while inflight:
                 if not block and not inflight[0][1].done():
                     yield False
                     continue
-                yield from self._finish_batch(name, step, plan, channel, writer, outcome,
-                                              size, inflight.popleft())
-            specs = [_ENDED if spec is _ENDED else _WAITING for spec in specs]
-            index += 1
-        while inflight:
-            if not block and not inflight[0][1].done():
-                yield False
+                yield from self._finish_batch(name, step, plan, channel, writer, outcome, size,
+                                              inflight.popleft())
+            return index
+        except Exception:
+            self._keep_finished(step, writer, inflight)
+            raise
+
+    def _submit(self, step: Any, key: str, index: int, preds: list[Channel],
+                chunks: list[ChunkSpec | None], in_workers: bool
+                ) -> tuple[int, Pending, bool]:
+        """Hand batch ``index`` to the backend: as tables, or as pieces of the cache for
+        workers that read their inputs and write their output themselves."""
+        if in_workers:
+            parts = [pred.pieces(c) for pred, c in zip(preds, chunks, strict=True)]
+            tainted = any(flag for _, flag in parts)
+            target = BatchTarget(key, index, write=not tainted)
+            pieces = [p for p, _ in parts]
+            return index, self.backend.submit_stored(step, self.store, pieces, target), tainted
+        inputs = [pred.materialize(c) for pred, c in zip(preds, chunks, strict=True)]
+        tainted = any(flag for _, flag in inputs)
+        return index, self.backend.submit(step, [t for t, _ in inputs]), tainted
+
+    def _keep_finished(self, step: Any, writer: BatchWriter,
+                       inflight: collections.deque[tuple[int, Pending, bool]]) -> None:
+        """After a failed batch, commit the later ones that finished anyway (Ray computes
+        several at once), so the next run computes only the failed one and the rest."""
+        for index, pending, tainted in inflight:
+            if not pending.done():
                 continue
-            yield from self._finish_batch(name, step, plan, channel, writer, outcome, size,
-                                          inflight.popleft())
-        return index
+            try:
+                result = pending.result()
+            except Exception:
+                continue  # failed too, or stopped: nothing to keep
+            if isinstance(result, StoredBatch):
+                if result.segment is not None:
+                    writer.record(index, [result.rows], result.segment)
+            elif not tainted and not has_failed_rows(step, result):
+                writer.add(index, result)
 
     def _finish_batch(self, name: str, step: Any, plan: StepPlan, channel: Channel,
                       writer: BatchWriter, outcome: StepOutcome, size: int | None,
@@ -312,23 +352,21 @@ class Executor:
         outcome.batch = index
         if size is not None:
             outcome.rows_span = (index * size, index * size + size - 1)
-        table = pending.result()
-        tainted = tainted_input or _has_failed_rows(step, table)
-        self._after_batch(name, plan, channel, writer, outcome, index, table, tainted)
+        result = pending.result()
+        if isinstance(result, StoredBatch):
+            if result.segment is not None:
+                ref, = writer.record(index, [result.rows], result.segment)
+                channel.publish_stored(ref)
+                self._count_batch(name, plan, channel, outcome, result.rows)
+            else:
+                assert result.table is not None
+                self._after_batch(name, plan, channel, writer, outcome, index, result.table,
+                                  True)
+        else:
+            tainted = tainted_input or has_failed_rows(step, result)
+            self._after_batch(name, plan, channel, writer, outcome, index, result, tainted)
         outcome.batch = outcome.rows_span = None
         yield True
-
-
-def _scrubbed(error: Exception, secrets: set[str]) -> Exception:
-    """The step's exception with the step's secrets taken out of its message."""
-    if secrets and any(secret in str(error) for secret in secrets):
-        error.args = tuple(scrub(a, secrets) if isinstance(a, str) else a for a in error.args)
-        for name in ("message", "msg"):
-            value = getattr(error, name, None)
-            if isinstance(value, str):
-                with contextlib.suppress(AttributeError):
-                    setattr(error, name, scrub(value, secrets))
-    return error
 
 
 def _expected_sizes(pipeline: Pipeline, plans: dict[str, StepPlan]
@@ -357,7 +395,3 @@ def _expected_sizes(pipeline: Pipeline, plans: dict[str, StepPlan]
 _WAITING = object()
 _ENDED = object()
 
-
-def _has_failed_rows(step: Any, table: pa.Table) -> bool:
-    check = getattr(step, "failed_rows", None)
-    return bool(check(table)) if callable(check) else False

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import pyarrow as pa
 
 from distilabel_nb.cache.manifest import BatchRef, Manifest
-from distilabel_nb.cache.store import CacheFullError, SegmentStore
+from distilabel_nb.cache.store import CacheFullError, SegmentFile, SegmentStore
 
 __all__ = ["BatchWriter"]
 
@@ -64,21 +64,23 @@ class BatchWriter:
         self.pending = []
         self._rows = self._bytes = 0
         for run in runs:
-            first = run[0][0]
             tables = [t for _, t in run]
-            segment = self.store.write(self.key, first, tables)
-            rows = [t.num_rows for t in tables]
-            try:
-                self.manifest.add_segment(self.key, first, rows, segment.path, segment.nbytes,
-                                          segment.checksum, self.chunk, self.pipeline,
-                                          self.step)
-            except sqlite3.OperationalError as error:
-                self.store.delete([segment.path])  # unrecorded: nobody would ever read it
-                if "full" in str(error):
-                    raise CacheFullError(str(self.manifest.path),
-                                         OSError(errno.ENOSPC, str(error))) from error
-                raise
-            self.bytes_written += segment.nbytes
-            offsets = list(itertools.accumulate([0, *rows[:-1]]))
-            self.on_stored([BatchRef(first + i, n, segment.path, offsets[i], segment.checksum)
-                            for i, n in enumerate(rows)])
+            segment = self.store.write(self.key, run[0][0], tables)
+            self.on_stored(self.record(run[0][0], [t.num_rows for t in tables], segment))
+
+    def record(self, first: int, rows: list[int], segment: SegmentFile) -> list[BatchRef]:
+        """Commit a written segment holding batches ``first..`` to the manifest (also
+        for segments a worker wrote); returns the batches' references."""
+        try:
+            self.manifest.add_segment(self.key, first, rows, segment.path, segment.nbytes,
+                                      segment.checksum, self.chunk, self.pipeline, self.step)
+        except sqlite3.OperationalError as error:
+            self.store.delete([segment.path])  # unrecorded: nobody would ever read it
+            if "full" in str(error):
+                raise CacheFullError(str(self.manifest.path),
+                                     OSError(errno.ENOSPC, str(error))) from error
+            raise
+        self.bytes_written += segment.nbytes
+        offsets = list(itertools.accumulate([0, *rows[:-1]]))
+        return [BatchRef(first + i, n, segment.path, offsets[i], segment.checksum)
+                for i, n in enumerate(rows)]
