@@ -236,10 +236,11 @@ class ObjectStoreManifest(Manifest):
         store: a run that starts meanwhile finds its key gone and recomputes it."""
         leased = self.leased_keys()
         gone = [k for k in dict.fromkeys(keys) if k not in leased]
-        paths: list[str] = []
-        for key in gone:
-            self._seen.pop(key, None)
-            paths += self.invalidate([key])  # the markers go first, the data after
+        with self._lock:
+            for key in gone:  # every marker listed now goes, not only those state() saw
+                self._seen.pop(key, None)
+                self._records.pop(key, None)
+        paths = self.invalidate(gone)  # the markers go here; the caller deletes the data
         self._delete(f"{self.path}/used/{key}.json" for key in gone)
         return gone, paths
 
@@ -337,24 +338,31 @@ class ObjectStoreManifest(Manifest):
 
     def invalidate(self, keys: Iterable[str]) -> list[str]:
         """Forget what this manifest saw of ``keys`` when it read their state; returns
-        the segment files now unused. Markers another writer committed since are kept."""
-        paths: list[str] = []
-        doomed: list[str] = []
-        for key in keys:
-            with self._lock:
+        the segment files now unused. Markers another writer committed since are kept.
+        Keys never read are listed, and their markers read, sixteen at a time."""
+        states: dict[str, tuple[set[str], dict[str, dict[str, Any]]]] = {}
+        unseen: list[str] = []
+        with self._lock:
+            for key in dict.fromkeys(keys):
                 seen = self._seen.pop(key, None)
                 records = self._records.pop(key, {})
-            if seen is None:
-                seen = set(self._list(self._key_dir(key)))
-                records = {}
-            for name in seen:
-                if name.startswith("seg-") and name not in records:
-                    record = self._read(f"{self._key_dir(key)}/{name}")
-                    if isinstance(record, dict) and "path" in record:
-                        records[name] = record
-            doomed += [f"{self._key_dir(key)}/{name}" for name in seen]
-            paths += [self._abs(r["path"]) for n, r in records.items() if n in seen]
-        self._delete(doomed)
+                states[key] = (seen, records) if seen is not None else (set(), {})
+                if seen is None:
+                    unseen.append(key)
+        for key, listing in zip(unseen, self._map(lambda k: set(self._list(self._key_dir(k))),
+                                                  unseen), strict=True):
+            states[key][0].update(listing)
+        unread = [(key, name) for key, (seen, records) in states.items() for name in seen
+                  if name.startswith("seg-") and name not in records]
+        read = self._map(lambda item: self._read(f"{self._key_dir(item[0])}/{item[1]}"), unread)
+        for (key, name), record in zip(unread, read, strict=True):
+            if isinstance(record, dict) and "path" in record:
+                states[key][1][name] = record
+        # A marker names a file of its own key's folder only; any other path is not deleted.
+        paths = [self._abs(r["path"]) for key, (seen, records) in states.items()
+                 for name, r in records.items() if name in seen and _inside(r, key)]
+        self._delete(f"{self._key_dir(key)}/{name}" for key, (seen, _) in states.items()
+                     for name in seen)
         return paths
 
     def drop_segment(self, path: str) -> None:
