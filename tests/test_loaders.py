@@ -78,3 +78,20 @@ def test_the_json_fast_path_and_the_plain_conversion_agree() -> None:
         except TypeError:
             continue
         assert _rows_via_json(rows).to_pylist() == plain.to_pylist()
+
+
+def test_rows_edited_in_place_between_runs_are_the_new_rows(cache_dir: pathlib.Path) -> None:
+    """The loader keeps its converted table with the content hash, not the list's identity:
+    an edit in place is a miss with the new rows (and going back is a hit again)."""
+    data = [dict(row) for row in ROWS]
+    with Pipeline(name="in-place", cache_dir=cache_dir) as pipeline:
+        load = LoadDataFromDicts(name="load", data=data, batch_size=10)
+    assert pipeline.run(progress=False)["default"]["train"].to_pylist() == ROWS
+    data[3]["text"] = "edited"
+    edited = pipeline.run(progress=False)["default"]["train"].to_pylist()
+    assert edited[3]["text"] == "edited" and edited[:3] == ROWS[:3]
+    assert pipeline.last_run is not None and pipeline.last_run["load"].status == "miss"
+    data[3]["text"] = ROWS[3]["text"]
+    assert pipeline.run(progress=False)["default"]["train"].to_pylist() == ROWS
+    assert pipeline.last_run["load"].status == "hit"
+    assert load.data is data

@@ -6,7 +6,13 @@ import pathlib
 import pyarrow as pa
 import pytest
 
-from distilabel_nb.cache.signature import UnhashableValueError, encode, hash_value
+from distilabel_nb.cache.signature import (
+    UnhashableValueError,
+    canonical,
+    encode,
+    hash_bytes,
+    hash_value,
+)
 
 
 def test_encoding_is_unambiguous_where_a_join_of_strings_is_not() -> None:
@@ -47,3 +53,24 @@ def test_objects_without_a_deterministic_encoding_are_refused_clearly() -> None:
 
     with pytest.raises(UnhashableValueError, match=r"cannot hash a value of type .*Opaque"):
         hash_value({"x": Opaque()})
+
+
+@pytest.mark.parametrize("n", [1024, 1025, 2048, 2049, 5000])
+def test_long_lists_hash_as_their_whole_encoding(n: int) -> None:
+    """Long lists (a loader's rows) are encoded piece by piece: same digest as one piece."""
+    rows = [{"text": f"row {i}", "n": i, "x": i / 3, "none": None} for i in range(n)]
+    assert hash_value(rows) == hash_bytes(canonical(rows))
+    numbers = list(range(n))
+    assert hash_value(numbers) == hash_bytes(canonical(numbers))
+
+
+def test_long_lists_keep_nan_apart_from_none_in_any_piece() -> None:
+    rows = [{"x": None} for _ in range(3000)]
+    nan_rows = [dict(row) for row in rows]
+    nan_rows[2500]["x"] = float("nan")
+    inf_rows = [dict(row) for row in rows]
+    inf_rows[10]["x"] = float("inf")
+    assert len({hash_value(rows), hash_value(nan_rows), hash_value(inf_rows)}) == 3
+    assert hash_value(nan_rows) == hash_bytes(canonical(nan_rows))
+    mixed = [*range(2000), b"bytes"]  # the tagged encoding, found in the second piece
+    assert hash_value(mixed) == hash_bytes(canonical(mixed))

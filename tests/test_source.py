@@ -51,3 +51,37 @@ def test_class_fingerprints_cover_user_methods_only() -> None:
 
     prints = class_code_fingerprints(Child, stop=())
     assert set(prints) == {"process", "helper"}
+
+
+
+def _identity(func: Any) -> Any:
+    return func
+
+
+@_identity
+@_identity
+def decorated(x: int) -> int:  # a definition starts at its first decorator's line
+    def inner(y: int) -> int:
+        return y + 1
+
+    return inner(x)
+
+
+def test_definitions_are_found_as_inspect_finds_them() -> None:
+    """A function's source comes from its module's syntax tree, not from a tokenizer:
+    the same code as ``inspect.getsource`` finds."""
+    import ast
+    import inspect
+    import textwrap
+    import types
+
+    from distilabel_nb.cache.source import _function_source
+
+    def dump(source: str) -> str:
+        return ast.dump(ast.parse(textwrap.dedent(source)), include_attributes=False)
+
+    inner = next(c for c in decorated.__code__.co_consts if isinstance(c, types.CodeType))
+    nested = types.FunctionType(inner, {})
+    for func in (double, double_commented, decorated, nested,
+                 test_comments_docstrings_and_formatting_do_not_count):
+        assert dump(_function_source(func)) == dump(inspect.getsource(func))

@@ -8,6 +8,7 @@ not available (a plain REPL, a ``exec``'d string), the code object itself is has
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import textwrap
 import types
@@ -40,9 +41,41 @@ def _without_decorators(tree: Any) -> Any:
     return tree
 
 
+@functools.lru_cache(maxsize=16)
+def _definition_spans(source: str) -> dict[tuple[int, str], int] | None:
+    """(first line, name) -> last line of every function definition in a module's source
+    (the first line is the first decorator's); None when the source does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    spans: dict[tuple[int, str], int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            spans[(first, node.name)] = node.end_lineno
+    return spans
+
+
+def _function_source(func: Any) -> str:
+    """What ``inspect.getsource(func)`` returns, for a function, without its tokenizer
+    (whose first use compiles large regular expressions: ~15 ms in every new process):
+    the definition's lines are found in the module's syntax tree."""
+    func = inspect.unwrap(func)
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return inspect.getsource(func)
+    lines, first = inspect.findsource(func)
+    spans = _definition_spans("".join(lines))
+    last = spans.get((first + 1, code.co_name)) if spans is not None else None
+    if last is None:  # a lambda, or lines that are not the module's whole source
+        return inspect.getsource(func)
+    return "".join(lines[first:last])
+
+
 def _source_fingerprint(func: Any) -> str | None:
     try:
-        source = inspect.getsource(func)
+        source = _function_source(func)
     except (OSError, TypeError):
         return None
     try:

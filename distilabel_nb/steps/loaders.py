@@ -39,19 +39,30 @@ class LoadDataFromDicts(GeneratorStep):
         return first + sorted(later)
 
     def _table(self) -> pa.Table:
-        cached = self.__dict__.get("_table_cache")
-        if cached is not None and cached[0] is self.data:
-            return cached[1]
+        """The rows as a table, converted once per content of ``data``.
+
+        The conversion is kept with the content hash ``signature_fields`` computed (every
+        plan does, before any batch is generated), never with the list's identity: a list
+        edited in place must give its new rows, not the table of the old ones.
+        """
+        fingerprint, table = self.__dict__.get("_table_cache") or (None, None)
+        if table is not None:
+            return table
         if "pandas" not in sys.modules and len(self.data) <= 20_000:
             table = _rows_via_json(self.data)  # saves a ~0.5 s pandas import on small data
         else:
             table = rows_to_table(self.data)
-        self.__dict__["_table_cache"] = (self.data, table)
+        if fingerprint is not None:
+            self.__dict__["_table_cache"] = (fingerprint, table)
         return table
 
     def signature_fields(self) -> dict[str, Any]:
         description = super().signature_fields()
-        description["data"] = f"{len(self.data):,} rows, content {hash_value(self.data)[:12]}"
+        fingerprint = hash_value(self.data)
+        cached = self.__dict__.get("_table_cache")
+        if cached is None or cached[0] != fingerprint:
+            self.__dict__["_table_cache"] = (fingerprint, None)  # the table is of other rows
+        description["data"] = f"{len(self.data):,} rows, content {fingerprint[:12]}"
         return description
 
     def total_rows(self) -> int:
