@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,3 +73,13 @@ def s3() -> Iterator[dict[str, Any]]:
         yield {"port": port, "env": S3_CREDENTIALS}
     finally:
         server.stop()
+
+
+@pytest.fixture
+def s3_uri(s3: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh cache root on the S3 server (a new prefix), its credentials in the
+    environment."""
+    for name, value in s3["env"].items():
+        monkeypatch.setenv(name, value)
+    return (f"s3://distilabel-nb-test/{uuid.uuid4().hex[:8]}/cache?scheme=http"
+            f"&endpoint_override=127.0.0.1:{s3['port']}&region=us-east-1")

@@ -14,7 +14,6 @@ import pathlib
 import subprocess
 import sys
 import time
-import uuid
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
@@ -160,11 +159,8 @@ def test_manifest_markers_on_a_folder(tmp_path: pathlib.Path) -> None:
 
 # -- S3 (the server: tests/conftest.py) ------------------------------------------------
 @pytest.fixture
-def uri(s3: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
-    for name, value in s3["env"].items():
-        monkeypatch.setenv(name, value)
-    return (f"s3://distilabel-nb-test/{uuid.uuid4().hex[:8]}/cache?scheme=http"
-            f"&endpoint_override=127.0.0.1:{s3['port']}&region=us-east-1")
+def uri(s3_uri: str) -> str:
+    return s3_uri
 
 
 @pytest.fixture
