@@ -1,5 +1,6 @@
 """Cache administration on object stores: ls / show / clear / gc / verify on a cache
-kept on S3 (the moto server of conftest.py) and on a ``file://`` folder, after real runs.
+kept on S3 (the moto server of conftest.py) and on a ``file://`` folder, after real runs;
+the same tests on a local (SQLite) cache show both give the same answers.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from distilabel_nb.cache.admin import (
     cache_ls,
     cache_show,
     cache_verify,
+    open_cache,
 )
 from distilabel_nb.cache.gc import cache_gc
-from distilabel_nb.cache.objectstore import ObjectStoreManifest, _sig
+from distilabel_nb.cache.objectstore import _sig
 from distilabel_nb.cli import main
 from distilabel_nb.steps import LoadDataFromDicts, StepInput, StepOutput, step
 
@@ -87,10 +89,14 @@ def data_files(uri: str) -> dict[str, int]:
     return {p: n for p, n in objects(uri).items() if p.endswith(".arrow")}
 
 
-@pytest.fixture(params=["s3", "file"])
+@pytest.fixture(params=["s3", "file", "local"])
 def uri(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
+    """A cache root on S3, in a folder through the object-store manifest (``file://``),
+    and in a folder with the SQLite manifest (a plain path): the same tests for all."""
     if request.param == "file":
         return f"file://{tmp_path}/cache"
+    if request.param == "local":
+        return str(tmp_path / "cache")
     value: str = request.getfixturevalue("s3_uri")
     return value
 
@@ -173,7 +179,7 @@ def test_gc_least_recently_used_first_dry_run_and_leases(uri: str) -> None:
         "old": sizes["old"]}
 
     # A key leased by a live process (a run planning) survives any gc.
-    manifest, _ = _open(uri)
+    manifest, _ = open_cache(uri)  # type: ignore[misc]
     leased = old.last_run["a"].key  # type: ignore[index]
     manifest.state(leased)
     result = cache_gc(uri, max_size=0)
@@ -184,11 +190,6 @@ def test_gc_least_recently_used_first_dry_run_and_leases(uri: str) -> None:
     assert cache_gc(uri, max_size=0)["removed"] == 1
     assert not data_files(uri)
     manifest.close()
-
-
-def _open(uri: str) -> tuple[ObjectStoreManifest, str]:
-    filesystem, path = pafs.FileSystem.from_uri(uri)
-    return ObjectStoreManifest(filesystem, f"{path}/v1"), path
 
 
 def test_gc_removes_stray_files_after_a_grace_period(uri: str) -> None:
