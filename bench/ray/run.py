@@ -59,11 +59,18 @@ def pipeline(rows: int, batch: int, rounds: int, cache: str) -> Pipeline:
     return pipe
 
 
-def timed(rows: int, batch: int, rounds: int, backend: str, root: str) -> float:
+#: What is compared: the local backend, Ray with the driver reading and writing every
+#: batch, and Ray with the workers doing it (the default on one machine).
+MODES = {"local": ("local", {}), "ray_driver_io": ("ray", {"worker_io": False}),
+         "ray": ("ray", {"worker_io": True})}
+
+
+def timed(rows: int, batch: int, rounds: int, mode: str, root: str) -> float:
     cache = tempfile.mkdtemp(dir=root)
     pipe = pipeline(rows, batch, rounds, cache)
+    backend, options = MODES[mode]
     began = time.perf_counter()
-    result = pipe.run(progress=False, backend=backend)
+    result = pipe.run(progress=False, backend=backend, backend_options=options)
     seconds = time.perf_counter() - began
     assert result["default"]["train"].num_rows == rows
     return seconds
@@ -117,22 +124,26 @@ def main() -> None:
                                "cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
     figures["ray_start_s"] = start_ray(args.cpus)
     timed(4 * args.batch, args.batch, 1, "ray", root)  # warm-up: Ray starts its workers
-    for backend in ("local", "ray"):
-        seconds = timed(args.rows, args.batch, args.rounds, backend, root)
-        figures[f"{backend}_s"] = seconds
-        figures[f"{backend}_rows_per_s"] = args.rows / seconds
-        print(f"{backend}: {args.rows:,} rows in {seconds:.1f} s "
+    for mode in MODES:
+        seconds = timed(args.rows, args.batch, args.rounds, mode, root)
+        figures[f"{mode}_s"] = seconds
+        figures[f"{mode}_rows_per_s"] = args.rows / seconds
+        print(f"{mode}: {args.rows:,} rows in {seconds:.1f} s "
               f"= {args.rows / seconds:,.0f} rows/s", flush=True)
     figures["speedup"] = figures["local_s"] / figures["ray_s"]
     # Per-batch overhead: a step with nothing to do, in many small batches.
     n, size = args.overhead_rows, args.overhead_batch
     batches = n // size
-    local = timed(n, size, 0, "local", root)
-    remote = timed(n, size, 0, "ray", root)
-    figures.update(overhead_batches=batches, overhead_local_s=local, overhead_ray_s=remote,
-                   overhead_ms_per_batch=(remote - local) / batches * 1000)
-    print(f"overhead: {batches:,} empty batches: local {local:.1f} s, Ray {remote:.1f} s "
-          f"-> {figures['overhead_ms_per_batch']:.2f} ms per batch", flush=True)
+    figures["overhead_batches"] = batches
+    for mode in MODES:
+        figures[f"overhead_{mode}_s"] = timed(n, size, 0, mode, root)
+    local = figures["overhead_local_s"]
+    for mode in ("ray_driver_io", "ray"):
+        remote = figures[f"overhead_{mode}_s"]
+        figures[f"overhead_{mode}_ms_per_batch"] = (remote - local) / batches * 1000
+        print(f"overhead, {mode}: {batches:,} empty batches: local {local:.1f} s, "
+              f"Ray {remote:.1f} s -> {(remote - local) / batches * 1000:.2f} ms per batch",
+              flush=True)
     figures["ray_task_ms"] = raw_task_ms(size)
     print(f"a bare Ray task (a {size}-row table there and back): "
           f"{figures['ray_task_ms']:.2f} ms", flush=True)
