@@ -267,6 +267,37 @@ def test_workers_read_and_write_the_cache(kit: tuple[ModuleType, pathlib.Path],
     assert not executed(log) and set(statuses(again).values()) == {"hit"}
 
 
+def test_widget_and_report_follow_a_ray_run(kit: tuple[ModuleType, pathlib.Path],
+                                            cluster: dict[str, Any],
+                                            tmp_path: pathlib.Path) -> None:
+    """Events of a Ray run reach the driver: the cache graph sees steps running with
+    rows done, then colours them as it does for a local run."""
+    pytest.importorskip("anywidget")
+    from distilabel_nb.notebook.widget import CacheGraph
+
+    module, _ = kit
+    log = tmp_path / "log"
+    log.mkdir()
+    cache = str(tmp_path / "cache")
+    pipeline = module.build(cache, str(log), delay=0.05)
+    graph = CacheGraph(pipeline)
+    seen: list[tuple[str, int]] = []
+    pipeline.add_listener(lambda e: seen.append((e.step, e.rows_done))
+                          if e.kind == "batch_done" and e.step else None)
+    pipeline.run(progress=False, backend="ray")
+    assert {step for step, _ in seen} == {"load", "a", "b", "c"}
+    assert max(rows for step, rows in seen if step == "c") == 120
+    assert {n: v["status"] for n, v in graph.nodes.items()} == dict.fromkeys(
+        ["load", "a", "b", "c"], "miss")
+    assert pipeline.last_run["c"].rows == 120
+    changed = module.build(cache, str(log), factor=3)
+    graph = CacheGraph(changed)
+    changed.run(progress=False, backend="ray")
+    assert {n: v["status"] for n, v in graph.nodes.items()} == {
+        "load": "hit", "a": "hit", "b": "miss", "c": "miss"}
+    assert "upstream" in changed.last_run["c"].reason
+
+
 def test_failed_batch_raises_the_step_error_and_is_retried_alone(
         kit: tuple[ModuleType, pathlib.Path], cluster: dict[str, Any],
         tmp_path: pathlib.Path) -> None:
