@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import shutil
 from collections.abc import Iterator
@@ -157,6 +158,17 @@ def test_pipeline_cache_magic(ip: Any, cache_dir: pathlib.Path,
     assert "count" in capsys.readouterr().out
     with pytest.raises(UsageError, match="usage: %pipeline_cache"):
         ip.run_line_magic("pipeline_cache", "frobnicate")
+
+
+def test_pipeline_cache_magic_on_s3(ip: Any, s3_uri: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    cell(ip, f"cached --cache-dir {s3_uri}")
+    capsys.readouterr()
+    ip.run_line_magic("pipeline_cache", f"show cached --cache-dir '{s3_uri}'")
+    assert "count" in capsys.readouterr().out
+    ip.run_line_magic("pipeline_cache", f"clear cached --cache-dir '{s3_uri}'")
+    ip.run_line_magic("pipeline_cache", f"ls --json --cache-dir '{s3_uri}'")
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == []
 
 
 def test_in_a_kernel_the_graph_is_displayed_and_follows_the_run(
