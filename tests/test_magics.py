@@ -148,27 +148,21 @@ def test_error_in_the_body_is_a_normal_traceback(ip: Any, cache_dir: pathlib.Pat
     assert "ZeroDivisionError" in text
 
 
-def test_pipeline_cache_magic(ip: Any, cache_dir: pathlib.Path,
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_pipeline_cache_magic(ip: Any, where: str, request: pytest.FixtureRequest,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    cell(ip, f"cached --cache-dir {cache_dir}")
+    root = str(request.getfixturevalue("cache_dir" if where == "folder" else "s3_uri"))
+    cell(ip, f"cached --cache-dir {root}")
     capsys.readouterr()
-    ip.run_line_magic("pipeline_cache", f"ls --cache-dir {cache_dir}")
+    ip.run_line_magic("pipeline_cache", f"ls --cache-dir '{root}'")
     assert "cached" in capsys.readouterr().out
-    ip.run_line_magic("pipeline_cache", f"show cached --cache-dir {cache_dir}")
+    ip.run_line_magic("pipeline_cache", f"show cached --cache-dir '{root}'")
     assert "count" in capsys.readouterr().out
+    ip.run_line_magic("pipeline_cache", f"clear cached --cache-dir '{root}'")
+    ip.run_line_magic("pipeline_cache", f"ls --json --cache-dir '{root}'")
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == []
     with pytest.raises(UsageError, match="usage: %pipeline_cache"):
         ip.run_line_magic("pipeline_cache", "frobnicate")
-
-
-def test_pipeline_cache_magic_on_s3(ip: Any, s3_uri: str,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
-    cell(ip, f"cached --cache-dir {s3_uri}")
-    capsys.readouterr()
-    ip.run_line_magic("pipeline_cache", f"show cached --cache-dir '{s3_uri}'")
-    assert "count" in capsys.readouterr().out
-    ip.run_line_magic("pipeline_cache", f"clear cached --cache-dir '{s3_uri}'")
-    ip.run_line_magic("pipeline_cache", f"ls --json --cache-dir '{s3_uri}'")
-    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == []
 
 
 def test_in_a_kernel_the_graph_is_displayed_and_follows_the_run(
