@@ -112,6 +112,10 @@ def test_options(ip: Any, cache_dir: pathlib.Path) -> None:
     cell(ip, f"opts --plan --cache-dir {cache_dir}")
     assert "distiset" not in ip.user_ns                 # --plan runs nothing
     assert ip.user_ns["pipeline"].last_run is None
+    spaced = cache_dir.parent / "a cache folder"
+    cell(ip, f'opts --cache-dir "{spaced}"')            # quoted as in a shell
+    assert (spaced / "v1").is_dir() and not any(p.name.startswith('"')
+                                                for p in cache_dir.parent.iterdir())
 
 
 def test_clicked_switch_applies_to_the_next_cell_run(ip: Any, cache_dir: pathlib.Path) -> None:
@@ -124,7 +128,7 @@ def test_clicked_switch_applies_to_the_next_cell_run(ip: Any, cache_dir: pathlib
 
 
 @pytest.mark.parametrize("line", ["", "--bogus demo", "demo --out 1x", "demo extra",
-                                  "demo --recompute"])
+                                  "demo --recompute", 'demo --cache-dir "unclosed'])
 def test_bad_arguments_raise_usage_error(ip: Any, line: str) -> None:
     with pytest.raises(UsageError, match=r"usage: %%pipeline \[--no-cache\]"):
         cell(ip, line)

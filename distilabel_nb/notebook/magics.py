@@ -13,7 +13,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 __all__ = ["PipelineMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -24,8 +24,13 @@ def _usage(magic: Any) -> str:
 
 
 def _parse(magic: Any, line: str) -> Any:
+    """The magic's arguments, split as a shell would (quotes group and are removed:
+    ``--cache-dir "my cache"``)."""
     try:
-        return parse_argstring(magic, line)
+        return magic.parser.parse_args(shlex.split(line))
+    except ValueError as error:  # shlex: unbalanced quotes
+        msg = f"{error}\n{_usage(magic)}"
+        raise UsageError(msg) from None
     except UsageError as error:
         msg = f"{error}\n{_usage(magic)}"
         raise UsageError(msg) from None
