@@ -78,6 +78,8 @@ def _why_missing(results: Result | None, path: tuple[str, ...]) -> str:
             return "hung"
         if "error" in node:
             return "failed"
+        if node.get("not_killed"):  # a resume whose run ended before half-way
+            return "finished first"
         rerun = node.get("rerun")  # a resume: the rerun after the kill
         if isinstance(rerun, dict) and (rerun.get("hung") or "error" in rerun):
             return "hung" if rerun.get("hung") else "failed"
@@ -185,7 +187,16 @@ def render_table(report: Result) -> str:
         f"Python {machine['python']}, {machine['platform']}; "
         + ", ".join(f"{name} {value}" for name, value in versions.items() if value) + ".",
     ]
-    if "load_average_at_start" in report:
+    columns = report.get("columns", {})
+    if len(columns) > 1:  # --only: each tool's column from its own run
+        names = {"distilabel": "distilabel 1.5.3", "distilabel_nb": "distilabel_nb"}
+        lines[-1] += " Columns from separate runs on this machine: " + "; ".join(
+            f"{names.get(tool, tool)}: `{run['command']}` at {run['date']}"
+            + (f" (commit {run['git commit']})" if run.get("git commit") else "")
+            + (f", load average {run['load_average_at_start'][0]} at the start"
+               if run.get("load_average_at_start") else "")
+            for tool, run in sorted(columns.items())) + "."
+    elif "load_average_at_start" in report:
         start, end = report["load_average_at_start"], report["load_average_at_end"]
         lines[-1] += (f" Load average (1, 5, 15 min) at the start {', '.join(map(str, start))},"
                       f" at the end {', '.join(map(str, end))}.")

@@ -23,6 +23,7 @@ import resource
 import shlex
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ LEAF = {"three_steps": "count", "noop20": "noop_19"}
 BATCH_SIZE = 50  # both tools' default, and the loaders' batch_size in both scripts
 POLL_SECONDS = 0.05
 KILL_POLL_SECONDS = 0.005  # while waiting for the half-way point: 20 no-op steps take < 1 s
+MANIFEST_POLL_SECONDS = 0.02  # ours' progress, read from its manifest, at most this often
 
 Result = dict[str, Any]
 
@@ -143,31 +145,71 @@ def distilabel_leaf_batches(cache: Path, pipeline: str) -> int:
     return sum(1 for _ in cache.glob(pattern))
 
 
+def nb_leaf_batches(cache: Path, pipeline: str) -> int:
+    """How many batches ours' last step has committed: its segments' batch counts in the
+    manifest (SQLite, opened read-only; 0 while there is none or it is busy)."""
+    query = ("SELECT s.rows FROM segments s JOIN outputs o ON o.key = s.key "
+             "WHERE o.pipeline = ? AND o.step = ?")
+    count = 0
+    for manifest in cache.glob("*/manifest.sqlite"):  # one folder per cache format version
+        try:
+            with contextlib.closing(sqlite3.connect(f"{manifest.as_uri()}?mode=ro", uri=True,
+                                                    timeout=0.05)) as conn:
+                rows = conn.execute(query, (f"bench-{pipeline}", LEAF[pipeline])).fetchall()
+        except sqlite3.Error:
+            continue
+        count += sum(len(json.loads(counts)) for (counts,) in rows)
+    return count
+
+
+def leaf_batches(tool: str, cache: Path, pipeline: str) -> int:
+    if tool == "distilabel":
+        return distilabel_leaf_batches(cache, pipeline)
+    return nb_leaf_batches(cache, pipeline)
+
+
 def resume(tool: str, pipeline: str, n: int, work: Path, cold: Result) -> Result:
-    """Kill a cold run at half-way, run again, and time the second run."""
+    """Kill a cold run at half-way, run again, and time the second run.
+
+    Half-way is the same for both tools: the last step has half of its batches done
+    (distilabel: one file each in its cache; ours: committed in the manifest). If that
+    takes twice the cold run, the kill comes then.
+    """
     cache = Path(tempfile.mkdtemp(prefix=f"{tool}-{pipeline}-resume-", dir=work))
     half = cold["run_seconds"] / 2
     total_batches = math.ceil(n / BATCH_SIZE)
-    if tool == "distilabel":
-        # Half the rows through its last step; by time if that takes twice the cold run.
-        def kill_when(in_run: float) -> bool:
-            done = distilabel_leaf_batches(cache, pipeline) >= total_batches / 2
-            return done or in_run >= 4 * half
-    else:
-        # Ours keeps no progress file a script could read: half the cold run's time.
-        def kill_when(in_run: float) -> bool:
-            return in_run >= half
+    checked = [0.0]
+    all_at_once = [False]
+
+    def kill_when(in_run: float) -> bool:
+        if all_at_once[0]:
+            return False
+        if in_run >= 4 * half:
+            return True
+        if in_run - checked[0] < MANIFEST_POLL_SECONDS and tool == "nb":
+            return False  # a query per poll would take a share of the run's two cores
+        checked[0] = in_run
+        done = leaf_batches(tool, cache, pipeline)
+        # A short run commits its batches at the end, all at once: no half-way to kill at.
+        all_at_once[0] = done >= total_batches
+        return total_batches / 2 <= done < total_batches
 
     killed = invoke(tool, pipeline, n, cache, kill_when=kill_when)
     out: Result = {"killed": killed}
     if "killed_in_run_seconds" not in killed:
-        out["error"] = "the run finished before it could be killed"
+        if "run_seconds" in killed:  # a short run: its last step committed late
+            out["not_killed"] = ("the run finished before its last step had half of its "
+                                 "batches committed" + (", all at once at the end"
+                                                         if all_at_once[0] else ""))
+        else:
+            out["error"] = killed.get("error", "the run failed before it could be killed")
         return out
     out["killed_at_cold_fraction"] = round(killed["killed_in_run_seconds"] / cold["run_seconds"],
                                            3)
+    batches = leaf_batches(tool, cache, pipeline)
+    out["leaf_batches_at_kill"] = round(min(batches, total_batches) / total_batches, 3)
     if tool == "distilabel":
-        batches = distilabel_leaf_batches(cache, pipeline)
-        out["rows_done_at_kill"] = round(min(batches, total_batches) / total_batches, 3)
+        out["rows_done_at_kill"] = out["leaf_batches_at_kill"]
     # A resumed run should take about half a cold one; allow a full one and a margin
     # before calling it hung (distilabel 1.5.3 often deadlocks here).
     timeout = cold["process_seconds"] * 1.25 + 60
@@ -178,6 +220,8 @@ def resume(tool: str, pipeline: str, n: int, work: Path, cold: Result) -> Result
     leaf = _get_step(rerun, LEAF[pipeline])
     if leaf is not None:  # ours: [status, rows reused, rows computed] of the last step
         out["rows_done_at_kill"] = round(leaf[1] / n, 3)
+        out["rows_done_at_kill_by_step"] = {name: round(step[1] / n, 3)
+                                            for name, step in rerun["steps"].items()}
     shutil.rmtree(cache, ignore_errors=True)
     return out
 
@@ -255,7 +299,8 @@ def parse_args() -> argparse.Namespace:
                         help="10,000 rows, 100,000 for the memory figure; distilabel's "
                              "resume and 20-step runs skipped (a smoke run)")
     parser.add_argument("--only", choices=("nb", "distilabel"),
-                        help="run one tool only (the other's columns stay empty)")
+                        help="run one tool only; the other's columns are kept from the "
+                             "--out file's earlier run (the table says which run is which)")
     parser.add_argument("--n", type=int, help="rows for three_steps (default 100,000)")
     parser.add_argument("--noop-n", type=int, default=1_000, help="rows for noop20")
     parser.add_argument("--rss-n", type=int,
@@ -308,8 +353,35 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.only:
+        keep_other_columns(report, args.out)
     report["figures"] = figures(report)
     publish(report, args)
+
+
+def keep_other_columns(report: Result, previous_file: Path) -> None:
+    """With ``--only``, the other tool's results come from the results file being replaced
+    (its earlier run), and ``report["columns"]`` says which run each column comes from."""
+    run_here = {"command": report["command"], "date": report["date"],
+                "git commit": report["versions"].get("git commit"),
+                "load_average_at_start": report["load_average_at_start"],
+                "load_average_at_end": report["load_average_at_end"]}
+    columns = {tool: run_here for tool in report["results"]}
+    try:
+        previous: Result = json.loads(previous_file.read_text())
+    except (OSError, ValueError):
+        report["columns"] = columns
+        return
+    for tool, results in previous.get("results", {}).items():
+        if tool in report["results"]:
+            continue
+        report["results"][tool] = results
+        earlier = previous.get("columns", {}).get(tool)
+        columns[tool] = earlier or {key: previous.get(key) for key in (
+            "command", "date", "load_average_at_start", "load_average_at_end")}
+        for name, value in previous.get("versions", {}).items():  # e.g. distilabel's version
+            report["versions"].setdefault(name, value)
+    report["columns"] = columns
 
 
 def publish(report: Result, args: argparse.Namespace) -> None:

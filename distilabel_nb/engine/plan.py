@@ -38,6 +38,8 @@ class StepPlan:
     batches_total: int | None = None
     #: The key holds batches this run cannot use (another batch size): drop them first.
     stale: bool = False
+    _rows_counted: tuple[KeyState, int, int] | None = dataclasses.field(
+        default=None, repr=False, compare=False)
 
     @property
     def batches_done(self) -> int:
@@ -45,7 +47,16 @@ class StepPlan:
 
     @property
     def rows_reused(self) -> int:
-        return self.state.rows if self.status in ("hit", "partial") else 0
+        if self.status not in ("hit", "partial"):
+            return 0
+        # Asked after every batch of a run (progress events): counted once per state, not
+        # once per batch over every reused batch (a resumed run of 1,000s of batches).
+        counted = self._rows_counted
+        if counted is None or counted[0] is not self.state \
+                or counted[1] != len(self.state.batches):
+            counted = self._rows_counted = (self.state, len(self.state.batches),
+                                            self.state.rows)
+        return counted[2]
 
 
 def step_keys(pipeline: Pipeline) -> dict[str, tuple[str, str, dict[str, Any]]]:
