@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import operator
@@ -107,6 +108,8 @@ class KeyState:
 
 
 _ROWS = operator.itemgetter(1)  # BatchRef.rows, read at C speed
+#: BatchRef from a tuple of its fields, without a Python-level __new__ call.
+_NEW_REF = functools.partial(tuple.__new__, BatchRef)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +131,9 @@ def _counts(rows: str) -> list[int] | None:
         counts = json.loads(rows)
     except (TypeError, ValueError):
         return None
-    if not isinstance(counts, list) or not all(isinstance(n, int) and n >= 0 for n in counts):
+    if not isinstance(counts, list):
+        return None
+    if counts and (set(map(type, counts)) != {int} or min(counts) < 0):  # at C speed
         return None
     return counts
 
@@ -348,8 +353,8 @@ class Manifest:
             path = self._abs(path)
             offsets = itertools.accumulate(counts, initial=0)
             indices = range(first, first + len(counts))
-            refs = map(BatchRef, indices, counts, itertools.repeat(path), offsets,
-                       itertools.repeat(checksum))
+            refs = map(_NEW_REF, zip(indices, counts, itertools.repeat(path), offsets,
+                                     itertools.repeat(checksum), strict=False))
             if state.batches.keys().isdisjoint(indices):
                 state.batches.update(zip(indices, refs, strict=True))
             else:  # overlapping segments (two writers): the first one recorded wins
