@@ -95,3 +95,21 @@ def test_rows_edited_in_place_between_runs_are_the_new_rows(cache_dir: pathlib.P
     assert pipeline.run(progress=False)["default"]["train"].to_pylist() == ROWS
     assert pipeline.last_run["load"].status == "hit"
     assert load.data is data
+
+
+def test_dates_and_date_like_text_keep_their_types(cache_dir: pathlib.Path) -> None:
+    """Small data goes through Arrow's JSON reader, which takes ISO text for timestamps:
+    such a column is converted as large data is (text stays text, datetimes keep their
+    microseconds), and datetimes and their text are different cache keys."""
+    import datetime
+
+    moment = datetime.datetime(2020, 1, 1, 0, 0, 0, 5)
+    with Pipeline(name="dates", cache_dir=cache_dir) as pipeline:
+        load = LoadDataFromDicts(name="load", data=[{"d": moment.isoformat(), "x": None}])
+    text = pipeline.run(progress=False)["default"]["train"]
+    assert text.schema.field("d").type == pa.string()
+    load.data = [{"d": moment, "x": None}]
+    dates = pipeline.run(progress=False)["default"]["train"]
+    assert pipeline.last_run is not None and pipeline.last_run["load"].status == "miss"
+    assert dates.schema.field("d").type == pa.timestamp("us")
+    assert dates.column("d").to_pylist() == [moment]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import pathlib
 
 import pyarrow as pa
@@ -74,3 +75,18 @@ def test_long_lists_keep_nan_apart_from_none_in_any_piece() -> None:
     assert hash_value(nan_rows) == hash_bytes(canonical(nan_rows))
     mixed = [*range(2000), b"bytes"]  # the tagged encoding, found in the second piece
     assert hash_value(mixed) == hash_bytes(canonical(mixed))
+
+
+def test_dates_are_not_their_text_and_hash_beside_none() -> None:
+    """orjson writes datetimes as ISO strings: they take the tagged encoding instead, so a
+    date and its text differ, and a date next to a None is no error."""
+    import datetime
+
+    moment = datetime.datetime(2020, 1, 1)
+    values = [moment, moment.isoformat(), moment.date(), "2020-01-01",
+              moment.replace(tzinfo=datetime.timezone.utc), moment.replace(microsecond=1)]
+    assert len({hash_value({"d": v}) for v in values}) == len(values)
+    assert hash_value([{"d": moment, "x": None}]) != hash_value([{"d": moment, "x": math.nan}])
+    rows = [{"d": moment, "i": i} for i in range(2000)]  # a loader's rows, piece by piece
+    assert hash_value(rows) != hash_value([{"d": moment.isoformat(), "i": i}
+                                           for i in range(2000)])

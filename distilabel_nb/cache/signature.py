@@ -8,6 +8,7 @@ path through orjson with sorted keys; everything else goes through ``encode``, a
 
 from __future__ import annotations
 
+import datetime
 import enum
 import functools
 import json
@@ -57,7 +58,7 @@ def _hash_long_list(value: list[Any]) -> str | None:
     for start in range(0, len(value), _CHUNK):
         piece = value[start:start + _CHUNK]
         try:
-            data = orjson.dumps(piece, option=orjson.OPT_SORT_KEYS)
+            data = orjson.dumps(piece, option=_JSON_OPTIONS)
         except (TypeError, orjson.JSONEncodeError):
             return None
         if _contains_null(data) and _has_non_finite(piece):
@@ -80,11 +81,16 @@ def canonical(value: Any) -> bytes:
     return tag + data
 
 
+#: orjson writes dates as ISO strings (so a date and its text would hash alike, and the
+#: check for NaN below could not re-encode them): they take the tagged encoding instead.
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def _canonical_parts(value: Any) -> tuple[bytes, bytes]:
     """The canonical encoding as (tag, payload): ``b"J"`` and orjson's sorted-keys JSON
     for plain JSON data, ``b"T"`` and the tagged encoding for everything else."""
     try:
-        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        data = orjson.dumps(value, option=_JSON_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
         return b"T", encode(value)
     if b"null" in data and _has_non_finite(value):  # orjson writes nan and inf as null
@@ -190,6 +196,16 @@ def _(value: set[Any] | frozenset[Any]) -> bytes:
 def _(value: Mapping[Any, Any]) -> bytes:
     items = sorted(encode(k) + encode(v) for k, v in value.items())
     return _frame(b"D", b"".join(items))
+
+
+@encode.register(datetime.datetime)
+@encode.register(datetime.date)
+@encode.register(datetime.time)
+def _(value: datetime.date | datetime.time) -> bytes:
+    tz = getattr(value, "tzinfo", None)
+    parts = [type(value).__name__, value.isoformat(), str(getattr(value, "fold", 0)),
+             "" if tz is None else f"{type(tz).__module__}.{type(tz).__qualname__}:{tz!r}"]
+    return _frame(b"M", "\0".join(parts).encode())
 
 
 @encode.register(pathlib.PurePath)

@@ -84,15 +84,32 @@ def _rows_via_json(rows: list[dict[str, Any]]) -> pa.Table:
 
     if not rows:
         return rows_to_table(rows)
+    # Dates, dataclasses and subclasses of str, int, dict... are not JSON: orjson would
+    # write them as strings or objects, and the reader would not give them back.
+    exotic = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+              | orjson.OPT_PASSTHROUGH_SUBCLASS)
     try:
-        lines = b"\n".join(orjson.dumps(row) for row in rows)
+        lines = b"\n".join(orjson.dumps(row, option=exotic) for row in rows)
         table = pajson.read_json(pa.BufferReader(lines))
     except (TypeError, orjson.JSONEncodeError, pa.ArrowInvalid):
         return rows_to_table(rows)
     first = list(rows[0])
-    if table.num_rows != len(rows) or table.column_names[: len(first)] != first:
+    if table.num_rows != len(rows) or table.column_names[: len(first)] != first \
+            or _has_timestamp(table.schema.types):  # strings the reader took for times
         return rows_to_table(rows)
     return table
+
+
+def _has_timestamp(types: list[pa.DataType]) -> bool:
+    for kind in types:
+        if pa.types.is_timestamp(kind):
+            return True
+        if pa.types.is_struct(kind) and _has_timestamp([field.type for field in kind]):
+            return True
+        if (pa.types.is_list(kind) or pa.types.is_large_list(kind)) \
+                and _has_timestamp([kind.value_type]):
+            return True
+    return False
 
 
 def _file_hash(path: pathlib.Path) -> str:
