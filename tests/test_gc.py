@@ -95,16 +95,26 @@ def test_dry_run_removes_nothing(cache_dir: pathlib.Path) -> None:
     assert _files(cache_dir) == before
 
 
-def test_leased_outputs_are_kept_until_released(cache_dir: pathlib.Path) -> None:
+@pytest.mark.parametrize("leased", ["load", "double"])
+def test_leased_outputs_are_kept_until_released(cache_dir: pathlib.Path, leased: str) -> None:
     pipeline = build(cache_dir, "a")
     pipeline.run(progress=False)
     holder = Manifest(cache_dir / "v1" / "manifest.sqlite")
     with _db(cache_dir) as conn:
-        keys = [k for (k,) in conn.execute("SELECT key FROM outputs")]
-    holder.state(keys[0])  # what a planning run does
+        key, = [k for (k,) in conn.execute("SELECT key FROM outputs WHERE step=?", (leased,))]
+    holder.state(key)  # what a planning run does
     result = cache_gc(cache_dir, max_size=0)
     assert result["skipped"] == 1 and result["removed"] == 1
-    assert len(_files(cache_dir)) == 1
+    # "double" stores only its own column and references the loader's: the loader's file
+    # stays while "double" is kept, though the loader's output is forgotten.
+    assert len(_files(cache_dir)) == (2 if leased == "double" else 1)
+    if leased == "double":
+        from distilabel_nb.cache.store import SegmentStore
+        store = SegmentStore(str(cache_dir / "v1"))
+        rows = [store.read(r.path, r.checksum).slice(r.offset, r.rows)
+                for _, r in sorted(holder.state(key).batches.items())]
+        assert [row for t in rows for row in t.to_pylist()] == [
+            {"x": i, "p": "a", "y": 2 * i} for i in range(200)]
     holder.release()
     assert cache_gc(cache_dir, max_size=0)["removed"] == 1
     assert _files(cache_dir) == []

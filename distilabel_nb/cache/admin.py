@@ -30,7 +30,7 @@ from distilabel_nb.cache.catalog import Catalog, OutputEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, cache_root
 from distilabel_nb.cache.manifest import Manifest, RunRecord
 from distilabel_nb.cache.objectstore import ObjectStoreManifest, is_uri
-from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
+from distilabel_nb.cache.store import SegmentStore
 
 __all__ = [
     "CacheLocationError",
@@ -321,21 +321,14 @@ def cache_clear(root: str | os.PathLike[str] | None, name: str,
             "skipped": len(wanted) - len(gone), "steps": cleared}
 
 
-def _damage(store: SegmentStore, path: str, checksum: str) -> str | None:
-    """Why a segment is unusable, or None when it is intact (read from the store)."""
-    if store.verify(path, checksum):
-        return None
-    try:
-        store.read(path, checksum)
-    except CorruptSegmentError as error:
-        return error.why
-    return "checksum mismatch (truncated or altered)"
-
-
 def cache_verify(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Read every cached file and check it against its checksum (a run checks only the
     files it reads). Damaged or missing files are forgotten, so the next run recomputes
-    them; returns the counts and, per damaged file, its pipeline, step and why."""
+    them; returns the counts and, per damaged file, its pipeline, step and why.
+
+    A segment whose own file is intact but which references a column of a damaged file
+    is forgotten too; its file is not deleted, as other segments may reference it (the
+    garbage collector removes it once nothing does)."""
     result: dict[str, Any] = {"files": 0, "damaged": []}
     with opened(root) as cache:
         if cache is None:
@@ -344,12 +337,14 @@ def cache_verify(root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         segments = sorted({(s.path, s.checksum, e.pipeline, e.step)
                            for e in manifest.outputs().values() for s in e.segments})
         with concurrent.futures.ThreadPoolExecutor(8) as pool:  # object stores: slow per GET
-            found = list(pool.map(lambda s: _damage(store, s[0], s[1]), segments))
-        for (path, _, pipeline, step), why in zip(segments, found, strict=True):
+            found = list(pool.map(lambda s: store.damage(s[0], s[1]), segments))
+        sources = set()
+        for (path, _, pipeline, step), error in zip(segments, found, strict=True):
             result["files"] += 1
-            if why is not None:
+            if error is not None:
                 result["damaged"].append({"pipeline": pipeline, "step": step, "path": path,
-                                          "why": why})
+                                          "why": error.why})
                 manifest.drop_segment(path)  # its commit record first, then the file
-                store.delete([path])
+                sources.add(error.source)
+        store.delete(sorted(sources))
     return result

@@ -28,6 +28,7 @@ class SegmentEntry:
     checksum: str
     chunk: int  # the batch size it was cut with
     created: float
+    refs: tuple[str, ...] = ()  # files it references columns of (absolute)
 
 
 @dataclasses.dataclass

@@ -6,7 +6,10 @@ forgets the keys, so a run that starts meanwhile either sees its key gone (and r
 it) or holds a lease that keeps it; on an object store leases are objects (time-bound
 across machines) and the check comes just before the commit markers go. Data files no
 commit record names (left by a killed process between writing a file and recording it)
-are removed once older than ``orphan_grace`` seconds. Works on any cache root, a folder
+are removed once older than ``orphan_grace`` seconds, as are files that only forgotten
+segments referenced columns of. Forgetting a key deletes only the files no remaining
+segment owns or references (the manifests decide), so evicting an upstream output keeps
+the columns its downstream outputs read. Works on any cache root, a folder
 or a URI, through the ``Catalog`` both manifests implement.
 """
 
@@ -108,7 +111,9 @@ def cache_gc(root: str | os.PathLike[str] | None = None, max_size: str | int | N
                 continue
             chosen.append(entry.key)
             freed += entry.nbytes
-        known = {s.path for e in keys.values() for s in e.segments}
+        # Files a segment references columns of are in use too, also when no segment
+        # owns them any more (their key was forgotten while a referrer was alive).
+        known = {p for e in keys.values() for s in e.segments for p in (s.path, *s.refs)}
         orphans = _orphans(store, known, leased, orphan_grace, now)
         if dry_run:
             gone, paths = chosen, list[str]()

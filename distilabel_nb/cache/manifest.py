@@ -9,6 +9,9 @@ mounted elsewhere. Reading a key's state leases it to this process until the run
 recorded: garbage collection never deletes a leased key while its holder is alive.
 Every segment and output row carries a checksum of its own fields (``sig``): a damaged
 row is dropped with a ``CacheWarning`` and its batches recomputed, never trusted.
+
+A segment row lists the files its segment references columns of (``refs``): forgetting
+keys deletes only the files that no remaining segment owns or references.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import xxhash
 
 from distilabel_nb.cache.catalog import OutputEntry, SegmentEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, CacheVersionError, CacheWarning
+from distilabel_nb.cache.refs import unreferenced
 
 __all__ = ["BatchRef", "KeyState", "Manifest", "RunRecord"]
 
@@ -42,7 +46,7 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS segments (
     key TEXT NOT NULL, first INTEGER NOT NULL, rows TEXT NOT NULL, path TEXT NOT NULL,
     bytes INTEGER NOT NULL, checksum TEXT NOT NULL, chunk INTEGER NOT NULL,
-    created REAL NOT NULL, sig TEXT, PRIMARY KEY (key, path));
+    created REAL NOT NULL, sig TEXT, refs TEXT, PRIMARY KEY (key, path));
 CREATE TABLE IF NOT EXISTS outputs (
     key TEXT PRIMARY KEY, n_batches INTEGER, chunk INTEGER NOT NULL, pipeline TEXT,
     step TEXT, completed REAL, last_used REAL NOT NULL, sig TEXT);
@@ -138,6 +142,15 @@ def _counts(rows: str) -> list[int] | None:
     return counts
 
 
+def _refs(refs: str | None) -> list[str]:
+    """The referenced files of a segment row (relative paths); none when unreadable."""
+    try:
+        found = json.loads(refs) if refs else []
+    except (TypeError, ValueError):
+        return []
+    return [p for p in found if isinstance(p, str)] if isinstance(found, list) else []
+
+
 class Manifest:
     def __init__(self, path: pathlib.Path) -> None:
         self.path = path
@@ -207,6 +220,8 @@ class Manifest:
                 columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
                 if "sig" not in columns:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN sig TEXT")
+                if table == "segments" and "refs" not in columns:  # before column refs
+                    conn.execute("ALTER TABLE segments ADD COLUMN refs TEXT")
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('cache_version', ?)",
                          (str(CACHE_VERSION),))
         except BaseException:
@@ -305,10 +320,11 @@ class Manifest:
                 gone = [k for k in wanted if k not in leased]
                 paths: list[str] = []
                 for key in gone:
-                    paths += [self._abs(r[0]) for r in self._conn.execute(
-                        "SELECT path FROM segments WHERE key=?", (key,)) if self._inside(r[0])]
+                    paths += self._files(self._conn.execute(
+                        "SELECT path, refs FROM segments WHERE key=?", (key,)).fetchall())
                     self._conn.execute("DELETE FROM segments WHERE key=?", (key,))
                     self._conn.execute("DELETE FROM outputs WHERE key=?", (key,))
+                paths = self._unused(paths)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -332,7 +348,7 @@ class Manifest:
             output = self._conn.execute("SELECT n_batches, chunk, step, sig FROM outputs "
                                         "WHERE key=?", (key,)).fetchone()
             segments = self._conn.execute(
-                "SELECT first, rows, path, bytes, checksum, chunk, sig FROM segments "
+                "SELECT first, rows, path, bytes, checksum, chunk, sig, refs FROM segments "
                 "WHERE key=? ORDER BY first, created", (key,)).fetchall()
         step = output[2] if output is not None else None
         if output is not None:
@@ -341,9 +357,11 @@ class Manifest:
                 self._damaged(key, step, "its completion record", everything=True)
                 return state
             state.n_batches, state.chunk = n_batches, chunk
-        for first, rows, path, nbytes, checksum, chunk, sig in segments:
+        for first, rows, path, nbytes, checksum, chunk, sig, refs in segments:
             counts = _counts(rows)
-            intact = sig is None or sig == _sig(key, first, rows, path, nbytes, checksum, chunk)
+            extra = (refs,) if refs else ()
+            intact = sig is None or sig == _sig(key, first, rows, path, nbytes, checksum, chunk,
+                                                *extra)
             if counts is None or not intact or not self._inside(path):
                 self._damaged(key, step, f"the record of {path}", path=path)
                 continue
@@ -377,17 +395,20 @@ class Manifest:
             self._transaction([("DELETE FROM segments WHERE key=? AND path=?", (key, path))])
 
     def add_segment(self, key: str, first: int, rows: list[int], path: str, nbytes: int,
-                    checksum: str, chunk: int, pipeline: str, step: str) -> None:
+                    checksum: str, chunk: int, pipeline: str, step: str,
+                    refs: Sequence[str] = ()) -> None:
         now = time.time()
         counts, rel = json.dumps(rows), self._rel(path)
+        targets = json.dumps([self._rel(p) for p in refs]) if refs else None
+        extra = (targets,) if targets else ()
         self._transaction([
             ("INSERT OR IGNORE INTO outputs (key, n_batches, chunk, pipeline, step, completed, "
              "last_used, sig) VALUES (?, NULL, ?, ?, ?, NULL, ?, ?)",
              (key, chunk, pipeline, step, now, _sig(key, None, chunk))),
             ("INSERT OR REPLACE INTO segments (key, first, rows, path, bytes, checksum, chunk, "
-             "created, sig) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "created, sig, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              (key, first, counts, rel, nbytes, checksum, chunk, now,
-              _sig(key, first, counts, rel, nbytes, checksum, chunk))),
+              _sig(key, first, counts, rel, nbytes, checksum, chunk, *extra), targets)),
         ])
 
     def complete(self, key: str, n_batches: int, chunk: int, pipeline: str, step: str) -> None:
@@ -407,14 +428,35 @@ class Manifest:
             return []
         marks = ",".join("?" * len(keys))
         with self._lock:
-            paths = [self._abs(row[0]) for row in self._conn.execute(
-                f"SELECT path FROM segments WHERE key IN ({marks})", keys)
-                if self._inside(row[0])]
-            self._transaction([
-                (f"DELETE FROM segments WHERE key IN ({marks})", keys),
-                (f"DELETE FROM outputs WHERE key IN ({marks})", keys),
-            ])
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                paths = self._files(self._conn.execute(
+                    f"SELECT path, refs FROM segments WHERE key IN ({marks})", keys).fetchall())
+                self._conn.execute(f"DELETE FROM segments WHERE key IN ({marks})", keys)
+                self._conn.execute(f"DELETE FROM outputs WHERE key IN ({marks})", keys)
+                paths = self._unused(paths)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
         return paths
+
+    def _files(self, rows: Iterable[tuple[str, str | None]]) -> list[str]:
+        """The files of segment rows (path, refs): their own and those they reference,
+        full paths, only files of this cache's data folder."""
+        found = []
+        for path, refs in rows:
+            found += [self._abs(p) for p in [path, *_refs(refs)] if self._inside(p)]
+        return found
+
+    def _unused(self, paths: list[str]) -> list[str]:
+        """Of ``paths``, those no remaining segment owns or references (called inside
+        the transaction that forgot their segments)."""
+        if not paths:
+            return []
+        live = self._conn.execute("SELECT path, refs FROM segments").fetchall()
+        return unreferenced(paths, ((self._abs(p), [self._abs(r) for r in _refs(refs)])
+                                    for p, refs in live))
 
     def drop_segment(self, path: str) -> None:
         """Forget one damaged segment; its key is no longer complete."""
@@ -461,16 +503,17 @@ class Manifest:
             outputs = self._conn.execute("SELECT key, pipeline, step, chunk, n_batches, "
                                          "completed, last_used FROM outputs").fetchall()
             segments = self._conn.execute("SELECT key, first, rows, path, bytes, checksum, "
-                                          "chunk, created FROM segments").fetchall()
+                                          "chunk, created, refs FROM segments").fetchall()
         entries = {row[0]: OutputEntry(*row) for row in outputs}
         recorded = set(entries)
-        for key, first, rows, path, nbytes, checksum, chunk, created in segments:
+        for key, first, rows, path, nbytes, checksum, chunk, created, refs in segments:
             counts = _counts(rows)
             if counts is None or not self._inside(path):
                 continue  # a damaged row: state() warns about it when a run reads it
             entry = entries.setdefault(key, OutputEntry(key, chunk=chunk))
             if key not in recorded:  # no output row (an older cache): used when written
                 entry.last_used = max(entry.last_used or 0.0, created)
-            entry.segments.append(SegmentEntry(self._abs(path), first, tuple(counts), nbytes,
-                                               checksum, chunk, created))
+            entry.segments.append(SegmentEntry(
+                self._abs(path), first, tuple(counts), nbytes, checksum, chunk, created,
+                tuple(self._abs(r) for r in _refs(refs) if self._inside(r))))
         return entries

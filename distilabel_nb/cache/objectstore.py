@@ -18,6 +18,8 @@ dropped with a ``CacheWarning``. Several writers of the same key write different
 (unique names), and a batch written twice holds the same rows either way, so many
 processes or machines can fill one cache at once. A completion marker carries a
 snapshot of the markers its writer knew, so a full hit costs one listing and one read.
+A segment marker lists the files its segment references columns of (``refs``); a file
+is deleted only when no remaining marker names it as its own or as a reference.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from distilabel_nb.cache.manifest import (
     RunRecord,
     _alive,
 )
+from distilabel_nb.cache.refs import unreferenced
 from distilabel_nb.cache.store import SegmentStore
 
 __all__ = ["ObjectStoreManifest", "is_uri", "open_uri_cache"]
@@ -313,13 +316,17 @@ class ObjectStoreManifest(Manifest):
         return state
 
     def add_segment(self, key: str, first: int, rows: list[int], path: str, nbytes: int,
-                    checksum: str, chunk: int, pipeline: str, step: str) -> None:
+                    checksum: str, chunk: int, pipeline: str, step: str,
+                    refs: Iterable[str] = ()) -> None:
         """Commit a segment: called after the segment file is whole in the store."""
         name = f"seg-{posixpath.basename(path)}.json"
-        record = _signed({"key": key, "first": first, "rows": list(rows),
-                          "path": self._rel(path), "bytes": nbytes, "checksum": checksum,
-                          "chunk": chunk, "created": time.time(), "pipeline": pipeline,
-                          "step": step})
+        record = {"key": key, "first": first, "rows": list(rows), "path": self._rel(path),
+                  "bytes": nbytes, "checksum": checksum, "chunk": chunk,
+                  "created": time.time(), "pipeline": pipeline, "step": step}
+        targets = [self._rel(p) for p in refs]
+        if targets:
+            record["refs"] = targets
+        record = _signed(record)
         self._write(f"{self._key_dir(key)}/{name}", record)
         with self._lock:
             self._records.setdefault(key, {})[name] = record
@@ -359,11 +366,22 @@ class ObjectStoreManifest(Manifest):
             if isinstance(record, dict) and "path" in record:
                 states[key][1][name] = record
         # A marker names a file of its own key's folder only; any other path is not deleted.
-        paths = [self._abs(r["path"]) for key, (seen, records) in states.items()
-                 for name, r in records.items() if name in seen and _inside(r, key)]
+        paths = [p for key, (seen, records) in states.items()
+                 for name, r in records.items() if name in seen and _inside(r, key)
+                 for p in [self._abs(r["path"]), *self._targets(r)]]
         self._delete(f"{self._key_dir(key)}/{name}" for key, (seen, _) in states.items()
                      for name in seen)
-        return paths
+        if not paths:
+            return []
+        # Files a remaining segment owns or references stay (one listing of all markers).
+        return unreferenced(paths, ((s.path, s.refs) for entry in self.outputs().values()
+                                    for s in entry.segments))
+
+    def _targets(self, record: dict[str, Any]) -> list[str]:
+        """The files a segment marker references, full paths, data files only."""
+        refs = record.get("refs", [])
+        return [self._abs(p) for p in refs if isinstance(p, str) and p.startswith("data/")
+                and ".." not in p] if isinstance(refs, list) else []
 
     def drop_segment(self, path: str) -> None:
         """Forget one damaged segment: its commit marker goes, its key is incomplete."""
@@ -471,7 +489,7 @@ class ObjectStoreManifest(Manifest):
                 max((float(t) for t in times if t), default=None),
                 [SegmentEntry(self._abs(r["path"]), int(r["first"]), tuple(r["rows"]),
                               int(r["bytes"]), r["checksum"], int(r["chunk"]),
-                              float(r["created"])) for r in ordered])
+                              float(r["created"]), tuple(self._targets(r))) for r in ordered])
         return entries
 
     def keys(self) -> Iterator[str]:

@@ -52,6 +52,8 @@ class Channel:
         self._cond = threading.Condition()
         #: Called after every change, to wake the executor's scheduler.
         self.on_change: Callable[[], None] = lambda: None
+        #: Writes the producer's pending batches now (a consumer wants to reference them).
+        self.flush: Callable[[], None] = lambda: None
 
     # -- producer side -----------------------------------------------------------------
     def publish(self, index: int, table: pa.Table, tainted: bool = False) -> None:
@@ -120,6 +122,11 @@ class Channel:
             msg = f"batch {index} of {self.name!r} is neither in memory nor in the cache"
             raise RuntimeError(msg)
         return table, ref
+
+    def stored_ref(self, index: int) -> BatchRef | None:
+        """Where batch ``index`` is stored, None while it is only in memory."""
+        with self._cond:
+            return self.refs.get(index)
 
     def table(self, index: int) -> pa.Table:
         table, ref = self._lookup(index)

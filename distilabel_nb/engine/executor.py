@@ -31,7 +31,7 @@ from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan
 from distilabel_nb.engine.remote import BatchTarget, StoredBatch, has_failed_rows
-from distilabel_nb.engine.writer import BatchWriter
+from distilabel_nb.engine.writer import BatchWriter, Source
 from distilabel_nb.fields import scrub, scrub_error, secret_values
 
 if TYPE_CHECKING:
@@ -178,6 +178,7 @@ class Executor:
         outcome = self.outcomes[name]
         writer = BatchWriter(self.store, self.manifest, plan.key, plan.chunk,
                              self.pipeline.name, name, channel.stored)
+        channel.flush = writer.flush
         rows_total, batches_total = self.expected[name]
         self._event("step_started", name, status="running", reason=plan.reason,
                     batches_done=plan.batches_done, rows_done=plan.rows_reused,
@@ -228,10 +229,11 @@ class Executor:
                 message=f"{type(outcome.error).__name__}: {outcome.error}" if failed else None))
 
     def _after_batch(self, name: str, plan: StepPlan, channel: Channel, writer: BatchWriter,
-                     outcome: StepOutcome, index: int, table: pa.Table, tainted: bool) -> None:
+                     outcome: StepOutcome, index: int, table: pa.Table, tainted: bool,
+                     source: Source | None = None) -> None:
         channel.publish(index, table, tainted)
         if not tainted:
-            writer.add(index, table)
+            writer.add(index, table, source)
         else:
             outcome.tainted_rows += table.num_rows
         self._count_batch(name, plan, channel, outcome, table.num_rows)
@@ -275,7 +277,7 @@ class Executor:
         specs: list[Any] = [_WAITING] * len(preds)
         window = max(1, self.backend.window(step))
         in_workers = hook(self.backend, "worker_io", False)(step, self.store)
-        inflight: collections.deque[tuple[int, Pending, bool]] = collections.deque()
+        inflight: collections.deque[_Inflight] = collections.deque()
         index = 0
         try:
             while True:
@@ -314,8 +316,7 @@ class Executor:
             raise
 
     def _submit(self, step: Any, key: str, index: int, preds: list[Channel],
-                chunks: list[ChunkSpec | None], in_workers: bool
-                ) -> tuple[int, Pending, bool]:
+                chunks: list[ChunkSpec | None], in_workers: bool) -> _Inflight:
         """Hand batch ``index`` to the backend: as tables, or as pieces of the cache for
         workers that read their inputs and write their output themselves."""
         if in_workers:
@@ -323,16 +324,20 @@ class Executor:
             tainted = any(flag for _, flag in parts)
             target = BatchTarget(key, index, write=not tainted)
             pieces = [p for p, _ in parts]
-            return index, self.backend.submit_stored(step, self.store, pieces, target), tainted
+            return (index, self.backend.submit_stored(step, self.store, pieces, target),
+                    tainted, None)
         inputs = [pred.materialize(c) for pred, c in zip(preds, chunks, strict=True)]
         tainted = any(flag for _, flag in inputs)
-        return index, self.backend.submit(step, [t for t, _ in inputs]), tainted
+        # One input chunk: the output's columns equal to its columns are stored once.
+        source = Source(preds[0], chunks[0], inputs[0][0]) if len(preds) == 1 and chunks[0] \
+            else None
+        return index, self.backend.submit(step, [t for t, _ in inputs]), tainted, source
 
     def _keep_finished(self, step: Any, writer: BatchWriter,
-                       inflight: collections.deque[tuple[int, Pending, bool]]) -> None:
+                       inflight: collections.deque[_Inflight]) -> None:
         """After a failed batch, commit the later ones that finished anyway (Ray computes
         several at once), so the next run computes only the failed one and the rest."""
-        for index, pending, tainted in inflight:
+        for index, pending, tainted, _ in inflight:
             if not pending.done():
                 continue
             try:
@@ -347,8 +352,8 @@ class Executor:
 
     def _finish_batch(self, name: str, step: Any, plan: StepPlan, channel: Channel,
                       writer: BatchWriter, outcome: StepOutcome, size: int | None,
-                      item: tuple[int, Pending, bool]) -> Generator[bool, None, None]:
-        index, pending, tainted_input = item
+                      item: _Inflight) -> Generator[bool, None, None]:
+        index, pending, tainted_input, source = item
         outcome.batch = index
         if size is not None:
             outcome.rows_span = (index * size, index * size + size - 1)
@@ -364,7 +369,8 @@ class Executor:
                                   True)
         else:
             tainted = tainted_input or has_failed_rows(step, result)
-            self._after_batch(name, plan, channel, writer, outcome, index, result, tainted)
+            self._after_batch(name, plan, channel, writer, outcome, index, result, tainted,
+                              source)
         outcome.batch = outcome.rows_span = None
         yield True
 
@@ -392,6 +398,8 @@ def _expected_sizes(pipeline: Pipeline, plans: dict[str, StepPlan]
     return sizes
 
 
+#: A submitted batch: index, result to come, whether an input is tainted, its input.
+_Inflight = tuple[int, Pending, bool, Source | None]
 _WAITING = object()
 _ENDED = object()
 

@@ -3,6 +3,11 @@
 Cheap batches are grouped into one file (fewer files, fewer manifest transactions);
 slow batches are written as soon as they finish, so an interruption loses at most about
 ``max_delay`` seconds of work. Tainted batches (with failed rows) are never written.
+
+A batch computed from one input chunk comes with that chunk (``Source``): the columns it
+passed through unchanged are, at write time, referenced where the input batches are
+stored rather than written again (``distilabel_nb.cache.refs``); a column whose input
+batches are not stored (yet) is written in full.
 """
 
 from __future__ import annotations
@@ -10,15 +15,39 @@ from __future__ import annotations
 import errno
 import itertools
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import pyarrow as pa
 
+from distilabel_nb.cache import refs as column_refs
 from distilabel_nb.cache.manifest import BatchRef, Manifest
 from distilabel_nb.cache.store import CacheFullError, SegmentFile, SegmentStore
 
-__all__ = ["BatchWriter"]
+if TYPE_CHECKING:
+    from distilabel_nb.engine.channel import Channel, ChunkSpec
+
+__all__ = ["BatchWriter", "Source"]
+
+Shared = dict[str, tuple[list[column_refs.ColumnPiece], pa.DataType]]
+
+
+class Source(NamedTuple):
+    """The input a batch was computed from: one chunk of one upstream channel."""
+
+    channel: Channel
+    spec: ChunkSpec
+    table: pa.Table
+
+
+class _Passed(NamedTuple):
+    """A pending batch's columns equal to its input's, and where that input is."""
+
+    channel: Channel
+    spec: ChunkSpec
+    names: tuple[str, ...]
 
 
 class BatchWriter:
@@ -36,36 +65,52 @@ class BatchWriter:
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.max_delay = max_delay
-        self.pending: list[tuple[int, pa.Table]] = []
+        self.pending: list[tuple[int, pa.Table, _Passed | None]] = []
         self._since: float | None = None
         self._rows = 0
         self._bytes = 0
         self.bytes_written = 0
+        #: A consumer's writer may flush this one from its own thread (``Channel.flush``).
+        self._lock = threading.RLock()
 
-    def add(self, index: int, table: pa.Table) -> None:
+    def add(self, index: int, table: pa.Table, source: Source | None = None) -> None:
+        with self._lock:
+            self._add(index, table, source)
+
+    def _add(self, index: int, table: pa.Table, source: Source | None) -> None:
         if not self.pending:
             self._since = time.monotonic()
-        self.pending.append((index, table))
+        passed = None
+        if source is not None and column_refs.dedup_enabled():
+            names = column_refs.shared_columns(source.table, table)
+            if names:
+                passed = _Passed(source.channel, source.spec, tuple(names))
+        self.pending.append((index, table, passed))
         self._rows += table.num_rows
         if len(self.pending) % 16 == 1:  # nbytes is slow on slices: sample it
             self._bytes += table.nbytes * 16
         waited = time.monotonic() - (self._since or 0.0)
         if self._rows >= self.max_rows or self._bytes >= self.max_bytes or waited >= self.max_delay:
-            self.flush()
+            self._flush()
 
     def flush(self) -> None:
         """Write what is pending, one segment per run of consecutive batch indices."""
-        runs: list[list[tuple[int, pa.Table]]] = []
-        for index, table in self.pending:
-            if runs and runs[-1][-1][0] == index - 1:
-                runs[-1].append((index, table))
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        runs: list[list[tuple[int, pa.Table, _Passed | None]]] = []
+        for item in self.pending:
+            if runs and runs[-1][-1][0] == item[0] - 1:
+                runs[-1].append(item)
             else:
-                runs.append([(index, table)])
+                runs.append([item])
         self.pending = []
         self._rows = self._bytes = 0
         for run in runs:
-            tables = [t for _, t in run]
-            segment = self.store.write(self.key, run[0][0], tables)
+            tables = [t for _, t, _ in run]
+            shared = _shared([p for _, _, p in run])
+            segment = self.store.write(self.key, run[0][0], tables, shared)
             self.on_stored(self.record(run[0][0], [t.num_rows for t in tables], segment))
 
     def record(self, first: int, rows: list[int], segment: SegmentFile) -> list[BatchRef]:
@@ -73,7 +118,8 @@ class BatchWriter:
         for segments a worker wrote); returns the batches' references."""
         try:
             self.manifest.add_segment(self.key, first, rows, segment.path, segment.nbytes,
-                                      segment.checksum, self.chunk, self.pipeline, self.step)
+                                      segment.checksum, self.chunk, self.pipeline, self.step,
+                                      refs=segment.refs)
         except sqlite3.OperationalError as error:
             self.store.delete([segment.path])  # unrecorded: nobody would ever read it
             if "full" in str(error):
@@ -84,3 +130,37 @@ class BatchWriter:
         offsets = list(itertools.accumulate([0, *rows[:-1]]))
         return [BatchRef(first + i, n, segment.path, offsets[i], segment.checksum)
                 for i, n in enumerate(rows)]
+
+
+def _shared(passed: list[_Passed | None]) -> Shared:
+    """For the columns every batch of a run passed through, where their rows live: the
+    files that physically hold them, in row order. A column is left out (written in
+    full) when any of its input batches is not stored or not known to this process."""
+    if not passed or any(p is None for p in passed):
+        return {}
+    names = set.intersection(*(set(p.names) for p in passed if p is not None))
+    shared: Shared = {}
+    for name in names:
+        pieces: list[column_refs.ColumnPiece] = []
+        kinds: set[pa.DataType] = set()
+        for item in passed:
+            assert item is not None
+            for index, start, count in item.spec:
+                ref = item.channel.stored_ref(index)
+                if ref is None:  # still pending in the producer's writer: write it now
+                    item.channel.flush()
+                    ref = item.channel.stored_ref(index)
+                found = None if ref is None else column_refs.column_pieces(
+                    ref.path, item.channel.store.rel(ref.path), ref.checksum, name,
+                    ref.offset + start, count)
+                if found is None:
+                    break
+                pieces += found[0]
+                kinds.add(found[1])
+            else:
+                continue
+            break
+        else:
+            if len(kinds) == 1:
+                shared[name] = (column_refs.merge(pieces), kinds.pop())
+    return shared

@@ -236,18 +236,23 @@ class Pipeline:
             raise error
         manifest, store = self._cache()
         damaged: dict[str, list[str]] = {}
+        sources = {error.source}  # files damaged themselves (not a referrer of one)
         for name, (key, _, _) in step_keys(self).items():
             files = {(ref.path, ref.checksum) for ref in manifest.state(key).batches.values()}
             for path, checksum in sorted(files):
-                if path == error.path or not store.verify(path, checksum):
+                found = store.damage(path, checksum) if path != error.path else error
+                if found is not None:
                     damaged.setdefault(name, []).append(path)
+                    sources.add(found.source)
         for name, paths in damaged.items():
             warnings.warn(f"cache of step {name!r}: {len(paths)} file(s) damaged or missing "
                           f"({error.why} in {paths[0]}); recomputing them", CacheWarning,
                           stacklevel=4)
             for path in paths:
                 manifest.drop_segment(path)
-            store.delete(paths)
+        # An intact file whose segment only referenced a damaged one may still be read by
+        # other segments: only damaged files go (gc removes the rest once unreferenced).
+        store.delete(sorted(sources))
 
     def _run_once(self, use_cache: bool, recompute: Collection[str],
                   listeners: list[Listener], backend: Backend) -> Distiset:
