@@ -114,6 +114,13 @@ def db_rows(cache: pathlib.Path) -> list[tuple[str, str, str | None]]:
     return [(step_name, str(cache / "v1" / path), refs_) for step_name, path, refs_ in rows]
 
 
+def stored_columns(path: str) -> list[str]:
+    """The columns a segment file holds itself."""
+    data = pathlib.Path(path).read_bytes()
+    data = data.removesuffix(store_module.REFS_TRAILER)
+    return list(pa.ipc.open_file(pa.py_buffer(data)).schema.names)
+
+
 def step_key(pipeline: Pipeline, name: str) -> str:
     from distilabel_nb.engine.plan import step_keys
 
@@ -206,10 +213,22 @@ def test_each_column_is_stored_once(tmp_path: pathlib.Path,
     assert size(tmp_path / "plain") >= 2.2 * size(tmp_path / "dedup")
     # Downstream files hold their own column only.
     for step_name, path, _ in db_rows(tmp_path / "dedup"):
-        stored = pa.ipc.open_file(pa.memory_map(path)).schema.names
+        stored = stored_columns(path)
         own = {"load": ["text", "i"], "add": ["n_chars"], "upper": ["upper"],
                "count": ["n_words"]}[step_name]
         assert stored == own
+
+
+def test_older_readers_take_a_referencing_segment_for_damaged(cache_dir: pathlib.Path) -> None:
+    """A version from before references reads a segment with ``pa.ipc.open_file``: it
+    must fail there (that version then recomputes), never return the table without its
+    referenced columns. Segments without references stay plain Arrow files."""
+    result(build(cache_dir, make_rows(100)))
+    by_step = {s: p for s, p, _ in db_rows(cache_dir)}
+    with pytest.raises(pa.ArrowInvalid):
+        pa.ipc.open_file(pa.memory_map(by_step["count"]))
+    assert pa.ipc.open_file(pa.memory_map(by_step["load"])).read_all().num_rows == 100
+    assert pa.ipc.open_file(pa.memory_map(by_step["even"])).read_all().num_rows == 50
 
 
 # -- rows --------------------------------------------------------------------------------
@@ -220,7 +239,7 @@ def test_rows_equal_those_of_a_plain_cache(cache_dir: pathlib.Path,
     again = build(cache_dir, make_rows(600))
     assert result(again) == reference
     assert set(again.last_run.statuses().values()) == {"hit"}  # type: ignore[union-attr]
-    stored = {s: pa.ipc.open_file(pa.memory_map(p)).schema.names for s, p, _ in
+    stored = {s: stored_columns(p) for s, p, _ in
               db_rows(cache_dir)}
     assert stored["keep"] == []  # every column referenced
     full = ["text", "i", "n_chars", "upper"]
@@ -369,7 +388,7 @@ def test_object_store_references(tmp_path: pathlib.Path,
     assert result(pipeline) == reference
     root = tmp_path / "objects"
     # Each step's files hold only the columns it changed or added, as on a local disk.
-    owned = {e.step: {tuple(pa.ipc.open_file(pa.memory_map(s.path)).schema.names)
+    owned = {e.step: {tuple(stored_columns(s.path))
                       for s in e.segments} for e in open_cache(uri)[0].outputs().values()}  # type: ignore[index]
     assert owned["count"] == {("n_words",)} and owned["keep"] == {()}
     assert owned["float"] == {("i",)}

@@ -7,7 +7,10 @@ the xxh3 checksum of the whole file before decoding anything.
 
 A segment may leave out columns it passed through unchanged from its input and name
 where they live instead (``distilabel_nb.cache.refs``); a read returns the full table,
-every referenced file verified against its checksum the same way.
+every referenced file verified against its checksum the same way. Such a segment ends
+with ``REFS_TRAILER`` after the Arrow file: a version of distilabel_nb from before
+references finds no Arrow file there and recomputes it as damaged, instead of returning
+its table without the referenced columns.
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ from distilabel_nb.cache.layout import private_dir
 from distilabel_nb.tables import concat_conformed
 
 __all__ = ["CacheFullError", "CorruptSegmentError", "SegmentFile", "SegmentStore"]
+
+#: Ends a segment that references columns of other files (not an Arrow file for older
+#: readers, which then recompute it).
+REFS_TRAILER = b"\ndistilabel_nb-refs-1\n"
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
 
@@ -203,6 +210,8 @@ class SegmentStore:
         options = pa.ipc.IpcWriteOptions(compression=_COMPRESSION)
         with pa.ipc.new_file(sink, written.schema, options=options) as writer:
             writer.write_table(written, max_chunksize=1 << 20)
+        if refs:
+            sink.write(REFS_TRAILER)
         data = sink.getvalue()
         checksum = xxhash.xxh3_64_hexdigest(memoryview(data))
         name = f"{first:08d}-{len(tables)}-{uuid.uuid4().hex[:12]}.arrow"
@@ -249,10 +258,16 @@ class SegmentStore:
             raise CorruptSegmentError(path, f"cannot be read ({error})") from error
         if xxhash.xxh3_64_hexdigest(memoryview(data)) != checksum:
             raise CorruptSegmentError(path, "checksum mismatch (truncated or altered)")
+        end = data.size - len(REFS_TRAILER)
+        marked = end > 0 and data.slice(end).to_pybytes() == REFS_TRAILER
         try:
-            return pa.ipc.open_file(data).read_all()
+            table = pa.ipc.open_file(data.slice(0, end) if marked else data).read_all()
         except (pa.ArrowInvalid, OSError) as error:
             raise CorruptSegmentError(path, f"not a valid Arrow file ({error})") from error
+        metadata = table.schema.metadata or {}
+        if marked != (column_refs.META_KEY in metadata):
+            raise CorruptSegmentError(path, "column references without their marker")
+        return table
 
     def _source(self, path: str, checksum: str, stamp: Any) -> pa.Table:
         """A referenced file's own columns, through the memory cache."""

@@ -9,6 +9,10 @@ The driver then records the segment in the manifest, so the commit marker is sti
 written after the data file and a worker that dies leaves an orphan file, never a batch
 that looks complete. Batches with failed rows (or built from such rows) are not
 written: their table comes back to the driver as in a local run.
+
+A worker stores every column of its output (no column references: the upstream
+columns' locations and layouts are the driver's knowledge); it reads referencing
+segments of other steps as any reader does, through ``SegmentStore.read``.
 """
 
 from __future__ import annotations
