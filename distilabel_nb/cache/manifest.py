@@ -357,9 +357,9 @@ class Manifest:
                 self._damaged(key, step, "its completion record", everything=True)
                 return state
             state.n_batches, state.chunk = n_batches, chunk
-        for first, rows, path, nbytes, checksum, chunk, sig, refs in segments:
+        for first, rows, path, nbytes, checksum, chunk, sig, targets in segments:
             counts = _counts(rows)
-            extra = (refs,) if refs else ()
+            extra = (targets,) if targets else ()
             intact = sig is None or sig == _sig(key, first, rows, path, nbytes, checksum, chunk,
                                                 *extra)
             if counts is None or not intact or not self._inside(path):
