@@ -181,6 +181,30 @@ def test_shared_columns_need_equal_values_and_type() -> None:
     assert refs.shared_columns(inputs, output.slice(0, 1)) == []
 
 
+def test_store_writes_and_reads_references(tmp_path: pathlib.Path) -> None:
+    store = store_module.SegmentStore(str(tmp_path / "v1"))
+    source = store.write("ab" * 16, 0, [pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]})])
+    piece = ColumnPiece(store.rel(source.path), source.checksum, 1, 2)
+    full = pa.table({"c": [0.5, 1.5], "b": ["y", "z"], "a": [2, 3]})
+    referrer = store.write("cd" * 16, 0, [full], {"b": ([piece], pa.string()),
+                                                   "a": ([piece], pa.int64())})
+    assert referrer.refs == (source.path,)
+    assert stored_columns(referrer.path) == ["c"]
+    forget_memory()
+    assert store.read(referrer.path, referrer.checksum).equals(full)
+    # A piece naming anything but a cache data file, or of another type: stored in full.
+    odd = store.write("ef" * 16, 0, [full], {
+        "b": ([piece._replace(rel="../../outside.arrow")], pa.string()),
+        "a": ([piece], pa.int32())})
+    assert odd.refs == () and stored_columns(odd.path) == ["c", "b", "a"]
+    pathlib.Path(source.path).unlink()
+    forget_memory()
+    error = store.damage(referrer.path, referrer.checksum)
+    assert error is not None and error.path == referrer.path and error.source == source.path
+    with pytest.raises(store_module.CorruptSegmentError, match="refers to"):
+        store.read(referrer.path, referrer.checksum)
+
+
 # -- bytes -------------------------------------------------------------------------------
 def test_each_column_is_stored_once(tmp_path: pathlib.Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:

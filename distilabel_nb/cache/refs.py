@@ -48,6 +48,7 @@ __all__ = [
     "shareable",
     "shared_columns",
     "unreferenced",
+    "valid_rel",
 ]
 
 META_KEY = b"distilabel_nb.refs"
@@ -73,6 +74,11 @@ class Layout(NamedTuple):
     columns: tuple[str, ...]
     types: dict[str, pa.DataType]
     refs: dict[str, list[ColumnPiece]]
+
+
+def valid_rel(rel: str) -> bool:
+    """Whether ``rel`` names a data file of a cache (the only files a reference names)."""
+    return bool(_REL.fullmatch(rel)) and ".." not in rel
 
 
 def dedup_enabled() -> bool:
@@ -109,8 +115,7 @@ def decode(metadata: dict[bytes, bytes] | None
             or not set(refs) <= set(columns) or not isinstance(files, list)):
         raise ValueError("bad references")
     for rel, checksum in files:
-        if not (isinstance(rel, str) and _REL.fullmatch(rel) and ".." not in rel
-                and isinstance(checksum, str)):
+        if not (isinstance(rel, str) and valid_rel(rel) and isinstance(checksum, str)):
             raise ValueError(f"bad reference {rel!r}")
     decoded: dict[str, list[ColumnPiece]] = {}
     for name, pieces in refs.items():

@@ -199,7 +199,8 @@ class SegmentStore:
         if shared and table.num_rows and column_refs.shareable(table.schema):
             for name, (pieces, kind) in shared.items():
                 if (name in table.column_names and table.column(name).type == kind
-                        and sum(p.rows for p in pieces) == table.num_rows):
+                        and sum(p.rows for p in pieces) == table.num_rows
+                        and all(column_refs.valid_rel(p.rel) for p in pieces)):
                     refs[name] = pieces
         written = table
         if refs:
