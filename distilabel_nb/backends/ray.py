@@ -2,10 +2,9 @@
 
 The driver keeps everything that decides what runs and what is kept: the plan, the
 generators, the channels between steps, the manifest, the events. Ray computes the
-batches; where the workers can reach the cache (an object store, or a folder on a
-one-machine cluster: ``RayBackend.worker_io``), they also read their inputs from it and
-write their outputs to it, so only references pass through the driver
-(``engine/remote.py``).
+batches; when the cache is an object store (or ``worker_io=True``: see
+``RayBackend.worker_io``), the workers also read their inputs from it and write their
+outputs to it, so only references pass through the driver (``engine/remote.py``).
 
 Stateless steps run as Ray tasks, spread over the cluster's CPUs with a window of
 ``2 x CPUs`` batches in flight; steps with state (LLM tasks, ``io_bound`` steps, steps
@@ -233,9 +232,8 @@ class RayBackend:
     - ``shutdown``: stop a Ray this backend started when the run ends (default: keep it
       for the next run; a Ray started by the user is never stopped).
     - ``worker_io``: whether workers read their inputs from the cache and write their
-      outputs there, so that only references pass through the driver (default: yes
-      when they can reach the cache: an object store, or a folder on a one-machine
-      cluster; set True for a folder every node mounts at the same path).
+      outputs there, so that only references pass through the driver (default: yes for
+      an object store; set True for a folder every node mounts at the same path).
 
     The executor drives every step computed on Ray from a thread of its own (``threaded``)
     that blocks on its next result instead of polling for it, and does not load those
@@ -249,7 +247,6 @@ class RayBackend:
                  shutdown: bool = False, worker_io: bool | None = None) -> None:
         self.address = address
         self.worker_io_option = worker_io
-        self._here = False  # every node of the cluster is this machine
         self.num_cpus = num_cpus
         self.window_size = window
         self.init_options = dict(init_options or {})
@@ -273,9 +270,6 @@ class RayBackend:
             ray.init(**options)
             self._started = True
         self._cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        here = ray.util.get_node_ip_address()
-        self._here = all(node["NodeManagerAddress"] == here for node in ray.nodes()
-                         if node.get("Alive"))
         steps = [s for s in pipeline.steps.values() if s.kind != "generator"]
         with by_value(user_modules(steps)):
             for step in steps:
@@ -329,13 +323,13 @@ class RayBackend:
         return self._runner(step).window
 
     def worker_io(self, step: Any, store: SegmentStore) -> bool:
-        """Workers read and write the cache themselves when they can reach it: always
-        for an object store, for a local folder when the whole cluster is this machine
-        (``backend_options={"worker_io": ...}`` decides otherwise, e.g. True for a
-        folder every node mounts)."""
+        """Workers read and write the cache themselves when it is an object store
+        (``backend_options={"worker_io": True}`` also for a folder every node mounts at
+        the same path). For a local folder the driver does it: on one machine that is as
+        fast, and it groups cheap batches into fewer, better compressed files."""
         if self.worker_io_option is not None:
             return self.worker_io_option
-        return not store.local or self._here
+        return not store.local
 
     def submit(self, step: Any, tables: list[pa.Table]) -> Pending:
         return self._submit(step, _Job(tables))
