@@ -106,7 +106,9 @@ def path_to_other_step(cache: pathlib.Path, step: str) -> None:
     with sqlite3.connect(cache / "v1" / "manifest.sqlite") as conn:
         (path,) = conn.execute("SELECT path FROM segments WHERE key=? LIMIT 1",
                                (_key(cache, other),)).fetchone()
-        conn.execute("UPDATE segments SET path=? WHERE key=?", (path, _key(cache, step)))
+        # One row: a step cut into several segments would collide on (key, path).
+        conn.execute("UPDATE segments SET path=? WHERE rowid=(SELECT rowid FROM segments "
+                     "WHERE key=? ORDER BY first LIMIT 1)", (path, _key(cache, step)))
 
 
 FILE_DAMAGE = [truncate_half, truncate_empty, flip_bytes, garbage_file, delete_file,
