@@ -26,7 +26,7 @@ from distilabel_nb.cache.admin import (
     open_cache,
 )
 from distilabel_nb.cache.gc import cache_gc
-from distilabel_nb.cache.objectstore import _sig
+from distilabel_nb.cache.markers import sign
 from distilabel_nb.cli import main
 from distilabel_nb.steps import LoadDataFromDicts, StepInput, StepOutput, step
 
@@ -222,7 +222,7 @@ def test_a_planted_marker_never_gets_a_file_outside_the_cache_deleted(
     marker = {"key": key, "first": 9, "rows": [1], "path": "../../victim.arrow", "bytes": 1,
               "checksum": "0", "chunk": 50, "created": 0.0, "pipeline": "alpha",
               "step": "load"}
-    marker["sig"] = _sig(marker)  # well signed: only its path gives it away
+    marker["sig"] = sign(marker)  # well signed: only its path gives it away
     (tmp_path / "cache/v1/meta/keys" / key / "seg-planted.json").write_text(json.dumps(marker))
     assert cache_gc(uri, max_size=0)["removed"] == 4
     assert victim.read_text() == "not the cache's" and not data_files(uri)

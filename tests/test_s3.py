@@ -25,7 +25,8 @@ import pytest
 
 from distilabel_nb.cache.layout import CacheWarning
 from distilabel_nb.cache.manifest import RunRecord
-from distilabel_nb.cache.objectstore import ObjectStoreManifest, _sig, open_uri_cache
+from distilabel_nb.cache.markers import sign
+from distilabel_nb.cache.objectstore import ObjectStoreManifest, open_uri_cache
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -133,7 +134,7 @@ def test_manifest_markers_on_a_folder(tmp_path: pathlib.Path) -> None:
     # A marker naming a file outside its key's folder is refused, even well signed.
     outside = {"key": key, "first": 6, "rows": [10], "path": "../../elsewhere.arrow",
                "bytes": 1, "checksum": "0", "chunk": 10, "created": 0.0}
-    outside["sig"] = _sig(outside)
+    outside["sig"] = sign(outside)
     (markers / "seg-outside.json").write_text(json.dumps(outside))
     with pytest.warns(CacheWarning, match="commit marker"):
         assert 6 not in ObjectStoreManifest(manifest.fs, manifest.base).state(key).batches

@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from distilabel_nb.cache.admin import opened, parse_age, parse_size
+from distilabel_nb.cache.records import process_alive
 from distilabel_nb.cache.store import SegmentStore
 
 __all__ = ["cache_gc", "remove_files"]
@@ -48,16 +49,6 @@ def remove_files(store: SegmentStore, paths: Iterable[str]) -> None:
             list(pool.map(lambda path: store.delete([path]), paths))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _orphans(store: SegmentStore, known: set[str], leased: set[str], grace: float,
              now: float) -> list[str]:
     """Data files (``data/ab/<key>/<name>``) no commit record names, old enough."""
@@ -71,7 +62,7 @@ def _orphans(store: SegmentStore, known: set[str], leased: set[str], grace: floa
             continue
         temp = re.search(r"\.tmp-(\d+)$", parts[3])
         old = info.mtime_ns is not None and now - info.mtime_ns / 1e9 >= grace
-        if old or (temp is not None and not _pid_alive(int(temp.group(1)))):
+        if old or (temp is not None and not process_alive(int(temp.group(1)))):
             found.append(info.path)
     return found
 

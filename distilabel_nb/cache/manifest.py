@@ -17,26 +17,31 @@ keys deletes only the files that no remaining segment owns or references.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import itertools
 import json
-import operator
 import os
 import pathlib
-import socket
 import sqlite3
 import threading
 import time
 import uuid
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import xxhash
 
 from distilabel_nb.cache.catalog import OutputEntry, SegmentEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, CacheVersionError, CacheWarning
+from distilabel_nb.cache.records import (
+    HOST,
+    REMOTE_LEASE_SECONDS,
+    BatchRef,
+    KeyState,
+    RunRecord,
+    new_ref,
+    process_alive,
+)
 from distilabel_nb.cache.refs import unreferenced
 
 __all__ = ["BatchRef", "KeyState", "Manifest", "RunRecord"]
@@ -59,74 +64,9 @@ CREATE TABLE IF NOT EXISTS leases (
     since REAL NOT NULL, PRIMARY KEY (key, token));
 """
 
-#: Leases held from another machine (a shared filesystem) expire after this many seconds.
-REMOTE_LEASE_SECONDS = 24 * 3600
-_HOST = socket.gethostname()
-
-
 def _sig(*fields: Any) -> str:
     """The checksum of a manifest row's meaningful fields."""
     return xxhash.xxh3_64_hexdigest("\x1f".join(map(str, fields)).encode())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-class BatchRef(NamedTuple):
-    """Where one completed batch lives: a segment file and its position in it.
-
-    A named tuple rather than a frozen dataclass: a full hit builds one per cached batch
-    of every step (thousands), and a tuple is made three times faster.
-    """
-
-    index: int  # type: ignore[assignment]  # the batch's number; shadows tuple.index()
-    rows: int
-    path: str
-    offset: int  # first row of this batch within its segment file
-    checksum: str
-
-
-@dataclasses.dataclass
-class KeyState:
-    key: str
-    chunk: int | None = None
-    n_batches: int | None = None
-    batches: dict[int, BatchRef] = dataclasses.field(default_factory=dict)
-    nbytes: int = 0
-
-    @property
-    def complete(self) -> bool:
-        return self.n_batches is not None and all(
-            map(self.batches.__contains__, range(self.n_batches)))
-
-    @property
-    def rows(self) -> int:
-        return sum(map(_ROWS, self.batches.values()))
-
-
-_ROWS = operator.itemgetter(1)  # BatchRef.rows, read at C speed
-#: BatchRef from a tuple of its fields, without a Python-level __new__ call.
-_NEW_REF = functools.partial(tuple.__new__, BatchRef)
-
-
-@dataclasses.dataclass(frozen=True)
-class RunRecord:
-    pipeline: str
-    step: str
-    key: str
-    description: dict[str, Any]
-    status: str
-    rows: int | None
-    nbytes: int | None
-    seconds: float | None
-    finished: float
 
 
 def _counts(rows: str) -> list[int] | None:
@@ -277,7 +217,7 @@ class Manifest:
             return
         now = time.time()
         self._transaction([("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
-                            (k, self._token, os.getpid(), _HOST, now)) for k in new])
+                            (k, self._token, os.getpid(), HOST, now)) for k in new])
         self._leased.update(new)
 
     def release(self) -> None:
@@ -296,8 +236,8 @@ class Manifest:
             for key, token, pid, host, since in rows:
                 if token == self._token or token in dead:
                     alive = token not in dead
-                elif host == _HOST:
-                    alive = _alive(pid)
+                elif host == HOST:
+                    alive = process_alive(pid)
                 else:
                     alive = now - since < REMOTE_LEASE_SECONDS
                 if alive:
@@ -371,7 +311,7 @@ class Manifest:
             path = self._abs(path)
             offsets = itertools.accumulate(counts, initial=0)
             indices = range(first, first + len(counts))
-            refs = map(_NEW_REF, zip(indices, counts, itertools.repeat(path), offsets,
+            refs = map(new_ref, zip(indices, counts, itertools.repeat(path), offsets,
                                      itertools.repeat(checksum), strict=False))
             if state.batches.keys().isdisjoint(indices):
                 state.batches.update(zip(indices, refs, strict=True))

@@ -31,25 +31,24 @@ import os
 import posixpath
 import threading
 import time
-import urllib.parse
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import pyarrow.fs as pafs
-import xxhash
 
 from distilabel_nb.cache.catalog import OutputEntry, SegmentEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, CacheWarning
-from distilabel_nb.cache.manifest import (
-    _HOST,
+from distilabel_nb.cache.manifest import Manifest
+from distilabel_nb.cache.markers import inside, intact, quote, signed, snapshot, valid
+from distilabel_nb.cache.records import (
+    HOST,
     REMOTE_LEASE_SECONDS,
     BatchRef,
     KeyState,
-    Manifest,
     RunRecord,
-    _alive,
+    process_alive,
 )
 from distilabel_nb.cache.refs import unreferenced
 from distilabel_nb.cache.store import SegmentStore
@@ -75,36 +74,6 @@ def open_uri_cache(uri: str) -> tuple[ObjectStoreManifest, SegmentStore]:
     filesystem, path = pafs.FileSystem.from_uri(uri)
     base = f"{path.rstrip('/')}/v{CACHE_VERSION}"
     return ObjectStoreManifest(filesystem, base), SegmentStore(base, filesystem)
-
-
-def _sig(record: dict[str, Any]) -> str:
-    fields = {k: v for k, v in record.items() if k != "sig"}
-    return xxhash.xxh3_64_hexdigest(json.dumps(fields, sort_keys=True, default=str).encode())
-
-
-def _signed(record: dict[str, Any]) -> dict[str, Any]:
-    return {**record, "sig": _sig(record)}
-
-
-def _intact(record: Any) -> bool:
-    return isinstance(record, dict) and record.get("sig") == _sig(record)
-
-
-def _valid(record: Any, key: str) -> bool:
-    """A marker of ``key``, intact, naming only a file of its own key."""
-    return _intact(record) and record.get("key") == key and _inside(record, key)
-
-
-def _inside(record: dict[str, Any], key: str) -> bool:
-    """A segment marker names a file of its own key's data folder, nothing else."""
-    if "path" not in record:
-        return True  # a completion marker
-    path = str(record["path"])
-    return path == f"data/{key[:2]}/{key}/{posixpath.basename(path)}" and ".." not in path
-
-
-def _quote(name: str) -> str:
-    return urllib.parse.quote(name, safe="-_.") or "_"
 
 
 class ObjectStoreManifest(Manifest):
@@ -203,7 +172,7 @@ class ObjectStoreManifest(Manifest):
             return
         self._leased.update(new)
         self._write(f"{self.path}/leases/{self._token}.json",
-                    {"pid": os.getpid(), "host": _HOST, "since": time.time(),
+                    {"pid": os.getpid(), "host": HOST, "since": time.time(),
                      "keys": sorted(self._leased)})
 
     def release(self) -> None:
@@ -223,8 +192,8 @@ class ObjectStoreManifest(Manifest):
                 continue
             if name == f"{self._token}.json":
                 alive = True
-            elif lease.get("host") == _HOST:
-                alive = _alive(int(lease.get("pid", 0)))
+            elif lease.get("host") == HOST:
+                alive = process_alive(int(lease.get("pid", 0)))
             else:
                 alive = now - float(lease.get("since", 0)) < REMOTE_LEASE_SECONDS
             if alive:
@@ -248,8 +217,8 @@ class ObjectStoreManifest(Manifest):
         return gone, paths
 
     def forget_runs(self, pipeline: str, step: str | None = None) -> None:
-        folder = f"{self.path}/runs/{_quote(pipeline)}"
-        names = [f"{_quote(step)}.json"] if step is not None else list(self._list(folder))
+        folder = f"{self.path}/runs/{quote(pipeline)}"
+        names = [f"{quote(step)}.json"] if step is not None else list(self._list(folder))
         self._delete(f"{folder}/{n}" for n in names)
 
     def query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
@@ -268,7 +237,7 @@ class ObjectStoreManifest(Manifest):
         record = self._read(f"{self._key_dir(key)}/{name}")
         if record is None:
             return None
-        if not _valid(record, key):
+        if not valid(record, key):
             what = "its completion marker" if name.startswith("done-") else \
                 f"the commit marker {name}"
             step = record.get("step") if isinstance(record, dict) else None
@@ -289,7 +258,7 @@ class ObjectStoreManifest(Manifest):
             if marker is None:
                 continue
             state.n_batches, state.chunk = int(marker["n_batches"]), int(marker["chunk"])
-            records.update(_snapshot(marker, key, listing))
+            records.update(snapshot(marker, key, listing))
             break
         unknown = [n for n in listing if n.startswith("seg-") and n not in records]
         for name, marker in zip(unknown, self._map(lambda n: self._load_marker(key, n),
@@ -326,7 +295,7 @@ class ObjectStoreManifest(Manifest):
         targets = [self._rel(p) for p in refs]
         if targets:
             record["refs"] = targets
-        record = _signed(record)
+        record = signed(record)
         self._write(f"{self._key_dir(key)}/{name}", record)
         with self._lock:
             self._records.setdefault(key, {})[name] = record
@@ -337,7 +306,7 @@ class ObjectStoreManifest(Manifest):
             known = {n: r for n, r in self._records.get(key, {}).items() if r["chunk"] == chunk}
         name = f"done-{self._token}.json"
         self._write(f"{self._key_dir(key)}/{name}",
-                    _signed({"key": key, "n_batches": n_batches, "chunk": chunk,
+                    signed({"key": key, "n_batches": n_batches, "chunk": chunk,
                              "pipeline": pipeline, "step": step, "completed": time.time(),
                              "segments": known}))
         with self._lock:
@@ -367,7 +336,7 @@ class ObjectStoreManifest(Manifest):
                 states[key][1][name] = record
         # A marker names a file of its own key's folder only; any other path is not deleted.
         paths = [p for key, (seen, records) in states.items()
-                 for name, r in records.items() if name in seen and _inside(r, key)
+                 for name, r in records.items() if name in seen and inside(r, key)
                  for p in [self._abs(r["path"]), *self._targets(r)]]
         self._delete(f"{self._key_dir(key)}/{name}" for key, (seen, _) in states.items()
                      for name in seen)
@@ -405,8 +374,8 @@ class ObjectStoreManifest(Manifest):
         order, which is topological); the run's leases end."""
         def write(item: tuple[int, RunRecord]) -> None:
             order, r = item
-            self._write(f"{self.path}/runs/{_quote(r.pipeline)}/{_quote(r.step)}.json",
-                        _signed({"pipeline": r.pipeline, "step": r.step, "key": r.key,
+            self._write(f"{self.path}/runs/{quote(r.pipeline)}/{quote(r.step)}.json",
+                        signed({"pipeline": r.pipeline, "step": r.step, "key": r.key,
                                  "description": r.description, "status": r.status,
                                  "rows": r.rows, "bytes": r.nbytes, "seconds": r.seconds,
                                  "finished": r.finished, "order": order}))
@@ -421,9 +390,9 @@ class ObjectStoreManifest(Manifest):
         """Run records (of ``pipeline``), each pipeline's in the order of its last run."""
         folder = f"{self.path}/runs"
         if pipeline is not None:
-            folder += f"/{_quote(pipeline)}"
+            folder += f"/{quote(pipeline)}"
         found = [r for r in self._map(self._read, [i.path for i in self._walk(folder)])
-                 if _intact(r) and pipeline in (None, r.get("pipeline"))]
+                 if intact(r) and pipeline in (None, r.get("pipeline"))]
         # A damaged run record is skipped: it only loses the words of a miss reason.
         found.sort(key=lambda r: (r["pipeline"], r.get("order", 0), r["finished"]))
         return [RunRecord(r["pipeline"], r["step"], r["key"], r["description"], r["status"],
@@ -458,14 +427,14 @@ class ObjectStoreManifest(Manifest):
         completions: dict[str, dict[str, Any]] = {}
         done = names("done-", {})
         for (key, _), marker in zip(done, self._map(read, done), strict=True):
-            if _valid(marker, key) and marker["completed"] >= completions.get(
+            if valid(marker, key) and marker["completed"] >= completions.get(
                     key, {}).get("completed", 0):
                 completions[key] = marker
-        records = {key: _snapshot(marker, key, listings[key])
+        records = {key: snapshot(marker, key, listings[key])
                    for key, marker in completions.items()}
         unknown = names("seg-", records)
         for (key, name), marker in zip(unknown, self._map(read, unknown), strict=True):
-            if _valid(marker, key):
+            if valid(marker, key):
                 records.setdefault(key, {})[name] = marker
         used_folder = f"{self.path}/used"
         stamps = self._list(used_folder)
@@ -500,13 +469,6 @@ class ObjectStoreManifest(Manifest):
         selector = pafs.FileSelector(folder, allow_not_found=True, recursive=False)
         return [(posixpath.basename(i.path), i) for i in self.fs.get_file_info(selector)
                 if i.type == pafs.FileType.Directory]
-
-
-def _snapshot(marker: dict[str, Any], key: str,
-              listing: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The segment markers a completion marker knew, those still listed and valid."""
-    return {name: record for name, record in marker.get("segments", {}).items()
-            if name in listing and _valid(record, key)}
 
 
 _BAD = object()
