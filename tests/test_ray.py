@@ -419,3 +419,15 @@ def test_core_import_does_not_import_ray() -> None:
            "assert 'ray' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_routed_pipeline_gives_the_local_rows(cluster: dict[str, Any],
+                                              tmp_path: pathlib.Path) -> None:
+    """Routing is decided in the driver: a Ray run routes every batch as a local run."""
+    from .test_routing import build
+
+    local = build(tmp_path / "local", []).run(progress=False)
+    pipeline = build(tmp_path / "ray", [])
+    remote = pipeline.run(progress=False, backend="ray")
+    assert rows(remote) == rows(local) and len(rows(remote)) == 200
+    assert set(statuses(pipeline).values()) == {"miss"}

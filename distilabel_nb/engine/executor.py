@@ -15,7 +15,7 @@ import pathlib
 import threading
 import time
 import traceback
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -33,6 +33,12 @@ from distilabel_nb.engine.plan import StepPlan
 from distilabel_nb.engine.remote import BatchTarget, StoredBatch, has_failed_rows
 from distilabel_nb.engine.writer import BatchWriter, Source
 from distilabel_nb.fields import scrub, scrub_error, secret_values
+from distilabel_nb.routing import (
+    SKIP,
+    converged_chunks,
+    converging_router,
+    routed_chunks,
+)
 
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
@@ -273,27 +279,18 @@ class Executor:
                  block: bool) -> Generator[bool, None, int]:
         preds = [self.channels[p] for p in self.pipeline.dag.pred[name]]
         size = None if step.kind == "global" else max(1, int(step.input_batch_size))
-        iterators = [pred.chunks(size, block) for pred in preds]
-        specs: list[Any] = [_WAITING] * len(preds)
         window = max(1, self.backend.window(step))
         in_workers = hook(self.backend, "worker_io", False)(step, self.store)
         inflight: collections.deque[_Inflight] = collections.deque()
         index = 0
         try:
-            while True:
-                for i, iterator in enumerate(iterators):
-                    while specs[i] is _WAITING:
-                        spec = next(iterator, _ENDED)
-                        if spec is None:
-                            yield False
-                        else:
-                            specs[i] = spec
-                if all(spec is _ENDED for spec in specs):
-                    break
+            for chunks in self._chunk_source(name, preds, size, block):
+                if chunks is None:
+                    yield False
+                    continue
                 if self.stop.is_set():
                     raise RunStopped(name)
                 if index not in plan.state.batches:
-                    chunks = [None if spec is _ENDED else spec for spec in specs]
                     inflight.append(self._submit(step, plan.key, index, preds, chunks,
                                                  in_workers))
                 while inflight and (len(inflight) >= window or inflight[0][1].done()):
@@ -302,7 +299,6 @@ class Executor:
                         continue
                     yield from self._finish_batch(name, step, plan, channel, writer, outcome,
                                                   size, inflight.popleft())
-                specs = [_ENDED if spec is _ENDED else _WAITING for spec in specs]
                 index += 1
             while inflight:
                 if not block and not inflight[0][1].done():
@@ -315,22 +311,41 @@ class Executor:
             self._keep_finished(step, writer, inflight)
             raise
 
+    def _chunk_source(self, name: str, preds: list[Channel], size: int | None,
+                      block: bool) -> Iterator[list[ChunkSpec | None] | None]:
+        """Per batch of step ``name``, the chunk each predecessor gives it (``SKIP``: none,
+        the batch was routed elsewhere); None while an input is not there yet."""
+        converging = converging_router(self.pipeline, name)
+        if converging is not None:  # after the steps a routing function sends to
+            source, router = converging
+            chunks: Iterator[Any] = converged_chunks(self.channels[source], router, preds, block)
+            return chunks
+        iterators = []
+        for pred in preds:
+            routes = self.pipeline.routers.get(pred.name)
+            if routes is not None and name in routes.targets:
+                iterators.append(routed_chunks(pred, routes, name, block))
+            else:
+                iterators.append(pred.chunks(size, block))
+        return _zipped(iterators)
+
     def _submit(self, step: Any, key: str, index: int, preds: list[Channel],
                 chunks: list[ChunkSpec | None], in_workers: bool) -> _Inflight:
         """Hand batch ``index`` to the backend: as tables, or as pieces of the cache for
         workers that read their inputs and write their output themselves."""
+        pairs = [(p, c) for p, c in zip(preds, chunks, strict=True) if c is not SKIP]
         if in_workers:
-            parts = [pred.pieces(c) for pred, c in zip(preds, chunks, strict=True)]
+            parts = [pred.pieces(c) for pred, c in pairs]
             tainted = any(flag for _, flag in parts)
             target = BatchTarget(key, index, write=not tainted)
             pieces = [p for p, _ in parts]
             return (index, self.backend.submit_stored(step, self.store, pieces, target),
                     tainted, None)
-        inputs = [pred.materialize(c) for pred, c in zip(preds, chunks, strict=True)]
+        inputs = [pred.materialize(c) for pred, c in pairs]
         tainted = any(flag for _, flag in inputs)
         # One input chunk: the output's columns equal to its columns are stored once.
-        source = Source(preds[0], chunks[0], inputs[0][0]) if len(preds) == 1 and chunks[0] \
-            else None
+        source = Source(pairs[0][0], pairs[0][1], inputs[0][0]) \
+            if len(pairs) == 1 and pairs[0][1] else None
         return index, self.backend.submit(step, [t for t, _ in inputs]), tainted, source
 
     def _keep_finished(self, step: Any, writer: BatchWriter,
@@ -388,6 +403,8 @@ def _expected_sizes(pipeline: Pipeline, plans: dict[str, StepPlan]
         elif step.kind == "generator":
             counter = getattr(step, "total_rows", None)
             rows = counter() if callable(counter) else None
+        elif _routed(pipeline, name):
+            rows = None  # a part of its input only
         else:
             upstream = [sizes[p][0] for p in pipeline.dag.pred[name]]
             rows = max(upstream) if upstream and None not in upstream else None  # type: ignore[type-var]
@@ -398,8 +415,32 @@ def _expected_sizes(pipeline: Pipeline, plans: dict[str, StepPlan]
     return sizes
 
 
+def _routed(pipeline: Pipeline, name: str) -> bool:
+    """Whether step ``name`` or one of its ancestors gets only the batches routed to it."""
+    targets = {t for router in pipeline.routers.values() for t in router.targets}
+    return bool(targets) and (name in targets or bool(targets & pipeline.dag.ancestors(name)))
+
+
 #: A submitted batch: index, result to come, whether an input is tainted, its input.
 _Inflight = tuple[int, Pending, bool, Source | None]
 _WAITING = object()
 _ENDED = object()
+
+
+def _zipped(iterators: list[Iterator[ChunkSpec | None]]
+            ) -> Iterator[list[ChunkSpec | None] | None]:
+    """The predecessors' chunks in lockstep: chunk i of each (None for one that ended)."""
+    specs: list[Any] = [_WAITING] * len(iterators)
+    while True:
+        for i, iterator in enumerate(iterators):
+            while specs[i] is _WAITING:
+                spec = next(iterator, _ENDED)
+                if spec is None:
+                    yield None
+                else:
+                    specs[i] = spec
+        if all(spec is _ENDED for spec in specs):
+            return
+        yield [None if spec is _ENDED else spec for spec in specs]
+        specs = [_ENDED if spec is _ENDED else _WAITING for spec in specs]
 

@@ -66,10 +66,19 @@ def step_keys(pipeline: Pipeline) -> dict[str, tuple[str, str, dict[str, Any]]]:
         step = pipeline.steps[name]
         description = step.signature_fields()
         signature = hash_value(description)
-        upstream = [keys[p][0] for p in pipeline.dag.pred[name]]
+        upstream = [_edge_key(pipeline, p, name, keys[p][0]) for p in pipeline.dag.pred[name]]
         key = hash_value({"version": CACHE_VERSION, "signature": signature, "upstream": upstream})
         keys[name] = (key, signature, description)
     return keys
+
+
+def _edge_key(pipeline: Pipeline, source: str, target: str, key: str) -> str:
+    """What ``target`` gets from ``source``: its output, or the part a routing function
+    sends it (then the function's signature counts too)."""
+    router = pipeline.routers.get(source)
+    if router is None or target not in router.targets:
+        return key
+    return hash_value({"routed": key, "by": router.signature})
 
 
 def _chunk(step: Any) -> int:

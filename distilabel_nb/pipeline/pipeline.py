@@ -26,6 +26,7 @@ from distilabel_nb.engine.report import ReportBuilder, RunReport
 from distilabel_nb.pipeline.context import reset_current_pipeline, set_current_pipeline
 from distilabel_nb.pipeline.dag import DAG
 from distilabel_nb.pipeline.validate import apply_parameters, validate
+from distilabel_nb.routing import RoutingBatchFunction
 from distilabel_nb.tables import concat
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class Pipeline:
         self.cache_dir = cache_dir
         self.steps: dict[str, StepBase] = {}
         self.dag = DAG()
+        #: Routing batch functions, by the name of the step whose batches they route.
+        self.routers: dict[str, RoutingBatchFunction] = {}
         self.last_run: RunReport | None = None
         self._listeners: list[Listener] = []
         self._token: Any = None
@@ -108,8 +111,11 @@ class Pipeline:
     # -- signatures --------------------------------------------------------------------
     @property
     def signature(self) -> str:
-        """Hash of the step names and the connections only."""
-        return hash_value({"steps": list(self.steps), "edges": self.dag.edges})
+        """Hash of the step names, the connections and the routing functions."""
+        shape: dict[str, Any] = {"steps": list(self.steps), "edges": self.dag.edges}
+        if self.routers:
+            shape["routes"] = {name: r.signature for name, r in sorted(self.routers.items())}
+        return hash_value(shape)
 
     @property
     def aggregated_steps_signature(self) -> str:

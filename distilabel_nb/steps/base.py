@@ -17,6 +17,7 @@ import pyarrow as pa
 from distilabel_nb.cache.source import class_code_fingerprints
 from distilabel_nb.fields import Fielded
 from distilabel_nb.pipeline.context import current_pipeline
+from distilabel_nb.routing import RoutingBatchFunction
 from distilabel_nb.tables import rename_columns, rows_to_table
 
 if TYPE_CHECKING:
@@ -93,7 +94,9 @@ class StepBase(Fielded):
         for other in others:
             self.pipeline.connect(self, other)
 
-    def __rshift__(self, other: StepBase | list[StepBase]) -> Any:
+    def __rshift__(self, other: StepBase | list[StepBase] | RoutingBatchFunction) -> Any:
+        if isinstance(other, RoutingBatchFunction):  # step >> route >> [a, b]
+            return other.bind(self)
         targets = other if isinstance(other, list) else [other]
         self.connect(*targets)
         return other

@@ -1,0 +1,206 @@
+"""Routing batch functions: each batch of a step goes to some of its successors only.
+
+    @routing_batch_function
+    def two_of_three(steps: list[str]) -> list[str]:
+        return random.sample(steps, 2)
+
+    load >> two_of_three >> [gen_a, gen_b, gen_c] >> combine
+    load >> sample_n_steps(2) >> [gen_a, gen_b, gen_c] >> combine
+
+As in distilabel, the function gets the names of the steps it routes to and returns those
+that receive the batch. Unlike distilabel 1.5.3 (whose second run of such a pipeline
+crashes), routing here is reproducible, so the cache stays valid: ``random`` is seeded,
+for each batch, from the function's signature (its code and parameters) and the batch's
+index, so a re-run sends every batch where it went before; changing the function, its
+parameters or its targets changes the targets' cache keys.
+
+A routed step takes each batch it receives as one input batch. A step after all the
+routed steps (``combine`` above) gets, for each batch of the source, the outputs of the
+steps that batch went to, one input per step, in the order of the targets.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from distilabel_nb.cache.signature import hash_value
+from distilabel_nb.cache.source import code_fingerprint
+
+if TYPE_CHECKING:
+    from distilabel_nb.engine.channel import Channel, ChunkSpec
+    from distilabel_nb.steps.base import StepBase
+
+__all__ = ["SKIP", "RoutingBatchFunction", "converged_chunks", "converging_router",
+           "routed_chunks", "routing_batch_function", "sample_n_steps"]
+
+#: In a converging step's chunk list: this predecessor got no part of the batch.
+SKIP: list[tuple[int, int, int]] = []
+
+# ``random`` is process-wide: routing calls take turns while it is seeded.
+_SEEDING = threading.Lock()
+
+
+class RoutingBatchFunction:
+    """A function choosing, per batch, which successors of a step receive it."""
+
+    def __init__(self, func: Callable[[list[str]], list[str]],
+                 parameters: dict[str, Any] | None = None) -> None:
+        self.func = func
+        self.parameters = dict(parameters or {})
+        self.source: StepBase | None = None
+        self.targets: list[str] = []
+        self._routes: dict[int, frozenset[str]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        name = getattr(self.func, "__name__", type(self.func).__name__)
+        source = self.source.name if self.source is not None else None
+        return f"RoutingBatchFunction({name}, source={source!r}, targets={self.targets})"
+
+    @property
+    def signature(self) -> str:
+        """Hash of the function's code, its parameters and the steps it routes to."""
+        return hash_value({"code": code_fingerprint(self.func), "parameters": self.parameters,
+                           "targets": self.targets})
+
+    # -- declaration ---------------------------------------------------------------------
+    def bind(self, source: StepBase) -> RoutingBatchFunction:
+        """``source >> self``: the step whose batches are routed."""
+        if self.source is not None and self.source is not source:
+            msg = (f"this routing function already routes the batches of "
+                   f"{self.source.name!r}; make another one for {source.name!r}")
+            raise ValueError(msg)
+        self.source = source
+        return self
+
+    def __rshift__(self, other: StepBase | list[StepBase]) -> Any:
+        """``self >> [a, b, c]``: the steps that batches can be routed to."""
+        if self.source is None:
+            msg = "a routing function routes a step's batches: write `step >> route >> [...]`"
+            raise ValueError(msg)
+        targets = other if isinstance(other, list) else [other]
+        self.source.connect(*targets)
+        self.targets.extend(t.name or "" for t in targets)
+        pipeline = self.source.pipeline
+        assert pipeline is not None
+        pipeline.routers[self.source.name or ""] = self
+        return other
+
+    # -- running -------------------------------------------------------------------------
+    def route(self, index: int) -> frozenset[str]:
+        """The targets that receive batch ``index`` (the same on every run)."""
+        with self._lock:
+            chosen = self._routes.get(index)
+        if chosen is not None:
+            return chosen
+        seed = int(hash_value({"routing": self.signature, "batch": index})[:16], 16)
+        with _SEEDING:
+            saved = random.getstate()
+            random.seed(seed)
+            try:
+                result = self.func(list(self.targets))
+            finally:
+                random.setstate(saved)
+        chosen = frozenset(result)
+        unknown = chosen - set(self.targets)
+        if unknown or not chosen:
+            what = (f"names steps it does not route to: {sorted(unknown)}" if unknown
+                    else "chose no step")
+            msg = (f"routing function {self!r} {what} for batch {index}; it must return a "
+                   f"non-empty subset of {self.targets}")
+            raise ValueError(msg)
+        with self._lock:
+            self._routes[index] = chosen
+        return chosen
+
+
+def routing_batch_function(func: Callable[[list[str]], list[str]]) -> RoutingBatchFunction:
+    """Decorator: ``func(steps) -> the steps that receive a batch``."""
+    return RoutingBatchFunction(func)
+
+
+def _sample(n: int) -> Callable[[list[str]], list[str]]:
+    def sample_n(steps: list[str]) -> list[str]:
+        return random.sample(steps, min(n, len(steps)))
+
+    return sample_n
+
+
+def sample_n_steps(n: int) -> RoutingBatchFunction:
+    """Each batch goes to ``n`` of the targets, drawn at random (reproducibly)."""
+    if n < 1:
+        msg = f"sample_n_steps needs n >= 1, not {n}"
+        raise ValueError(msg)
+    return RoutingBatchFunction(_sample(n), {"n": n})
+
+
+# -- the executor's side --------------------------------------------------------------------
+def routed_chunks(source: Channel, router: RoutingBatchFunction, target: str,
+                  block: bool) -> Iterator[ChunkSpec | None]:
+    """The source's batches routed to ``target``, one chunk each (None while waiting)."""
+    index = 0
+    while True:
+        available = source.wait_for(index, block)
+        if available is None:
+            yield None
+            continue
+        if not available:
+            return
+        rows = source.rows[index]
+        if rows and target in router.route(index):
+            yield [(index, 0, rows)]
+        index += 1
+
+
+def converged_chunks(source: Channel, router: RoutingBatchFunction, preds: list[Channel],
+                     block: bool) -> Iterator[list[ChunkSpec] | None]:
+    """For each batch of the source: the batch each routed predecessor made of it
+    (``SKIP`` for the predecessors it did not go to); None while waiting."""
+    positions = [0] * len(preds)
+    index = 0
+    while True:
+        available = source.wait_for(index, block)
+        if available is None:
+            yield None
+            continue
+        if not available:
+            return
+        chosen = router.route(index) if source.rows[index] else frozenset()
+        specs: list[ChunkSpec] = []
+        for i, pred in enumerate(preds):
+            if pred.name not in chosen:
+                specs.append(SKIP)
+                continue
+            while (ready := pred.wait_for(positions[i], block)) is None:
+                yield None
+            if not ready:
+                msg = (f"step {pred.name!r} ended before the batch routed to it from batch "
+                       f"{index} of {source.name!r}")
+                raise RuntimeError(msg)
+            specs.append([(positions[i], 0, pred.rows[positions[i]])])
+            positions[i] += 1
+        if any(spec is not SKIP for spec in specs):
+            yield specs
+        index += 1
+
+
+def converging_router(pipeline: Any, name: str) -> tuple[str, RoutingBatchFunction] | None:
+    """(source, router) when every predecessor of step ``name`` is a routed step of one
+    routing function: the step then gets, per source batch, the outputs it went to."""
+    preds = pipeline.dag.pred[name]
+    routers = {(s, r) for p in preds for s, r in _routed_by(pipeline, p)}
+    if len(preds) < 2 or len(routers) != 1:
+        return None
+    source, router = routers.pop()
+    if all(_routed_by(pipeline, p) == [(source, router)] for p in preds):
+        return source, router
+    return None
+
+
+def _routed_by(pipeline: Any, name: str) -> list[tuple[str, RoutingBatchFunction]]:
+    """The (source, router) pairs routing batches to step ``name``."""
+    return [(p, pipeline.routers[p]) for p in pipeline.dag.pred[name]
+            if p in pipeline.routers and name in pipeline.routers[p].targets]
