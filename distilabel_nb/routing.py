@@ -141,18 +141,11 @@ def sample_n_steps(n: int) -> RoutingBatchFunction:
 def routed_chunks(source: Channel, router: RoutingBatchFunction, target: str,
                   block: bool) -> Iterator[ChunkSpec | None]:
     """The source's batches routed to ``target``, one chunk each (None while waiting)."""
-    index = 0
-    while True:
-        available = source.wait_for(index, block)
-        if available is None:
+    for index in source.batches(block):
+        if index is None:
             yield None
-            continue
-        if not available:
-            return
-        rows = source.rows[index]
-        if rows and target in router.route(index):
-            yield [(index, 0, rows)]
-        index += 1
+        elif source.rows[index] and target in router.route(index):
+            yield [(index, 0, source.rows[index])]
 
 
 def converged_chunks(source: Channel, router: RoutingBatchFunction, preds: list[Channel],
@@ -160,14 +153,10 @@ def converged_chunks(source: Channel, router: RoutingBatchFunction, preds: list[
     """For each batch of the source: the batch each routed predecessor made of it
     (``SKIP`` for the predecessors it did not go to); None while waiting."""
     positions = [0] * len(preds)
-    index = 0
-    while True:
-        available = source.wait_for(index, block)
-        if available is None:
+    for index in source.batches(block):
+        if index is None:
             yield None
             continue
-        if not available:
-            return
         chosen = router.route(index) if source.rows[index] else frozenset()
         specs: list[ChunkSpec] = []
         for i, pred in enumerate(preds):
@@ -184,7 +173,6 @@ def converged_chunks(source: Channel, router: RoutingBatchFunction, preds: list[
             positions[i] += 1
         if any(spec is not SKIP for spec in specs):
             yield specs
-        index += 1
 
 
 def converging_router(pipeline: Any, name: str) -> tuple[str, RoutingBatchFunction] | None:

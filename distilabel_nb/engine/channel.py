@@ -142,14 +142,10 @@ class Channel:
         """
         pending: ChunkSpec = []
         pending_rows = 0
-        index = 0
-        while True:
-            available = self.wait_for(index, block)
-            if available is None:
+        for index in self.batches(block):
+            if index is None:
                 yield None
                 continue
-            if not available:
-                break
             rows = self.rows[index]
             start = 0
             while start < rows:
@@ -160,9 +156,22 @@ class Channel:
                 if size is not None and pending_rows == size:
                     yield pending
                     pending, pending_rows = [], 0
-            index += 1
         if pending:
             yield pending
+
+    def batches(self, block: bool = True) -> Iterator[int | None]:
+        """The index of every batch, in order, as it becomes available; without
+        ``block``, None whenever the next one is not there yet."""
+        index = 0
+        while True:
+            available = self.wait_for(index, block)
+            if available is None:
+                yield None
+                continue
+            if not available:
+                return
+            yield index
+            index += 1
 
     def materialize(self, spec: ChunkSpec | None) -> tuple[pa.Table, bool]:
         """The rows of a chunk, and whether any of them comes from a tainted batch."""
