@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pyarrow as pa
 
@@ -18,7 +19,7 @@ from distilabel_nb.cache.store import SegmentStore
 from distilabel_nb.engine.remote import Piece
 from distilabel_nb.tables import concat, empty_table
 
-__all__ = ["Channel", "ChunkSpec", "RunStopped", "UpstreamFailed"]
+__all__ = ["Channel", "ChunkSpec", "RunStopped", "UpstreamFailed", "zip_chunks"]
 
 #: A chunk: (batch index, first row, row count) slices of consecutive upstream batches.
 ChunkSpec = list[tuple[int, int, int]]
@@ -219,3 +220,25 @@ class Channel:
             index += 1
         close_run()
         return concat(tables)
+
+
+_WAITING = object()
+_ENDED = object()
+
+
+def zip_chunks(iterators: list[Iterator[ChunkSpec | None]]
+            ) -> Iterator[list[ChunkSpec | None] | None]:
+    """The predecessors' chunks in lockstep: chunk i of each (None for one that ended)."""
+    specs: list[Any] = [_WAITING] * len(iterators)
+    while True:
+        for i, iterator in enumerate(iterators):
+            while specs[i] is _WAITING:
+                spec = next(iterator, _ENDED)
+                if spec is None:
+                    yield None
+                else:
+                    specs[i] = spec
+        if all(spec is _ENDED for spec in specs):
+            return
+        yield [None if spec is _ENDED else spec for spec in specs]
+        specs = [_ENDED if spec is _ENDED else _WAITING for spec in specs]

@@ -25,12 +25,13 @@ from distilabel_nb.cache.manifest import Manifest
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, LocalBackend, Pending, hook
-from distilabel_nb.engine.channel import Channel, ChunkSpec, RunStopped
+from distilabel_nb.engine.channel import Channel, ChunkSpec, RunStopped, zip_chunks
 from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan
 from distilabel_nb.engine.remote import BatchTarget, StoredBatch, has_failed_rows
+from distilabel_nb.engine.sizes import expected_sizes
 from distilabel_nb.engine.writer import BatchWriter, Source
 from distilabel_nb.fields import scrub, scrub_error, secret_values
 from distilabel_nb.routing import (
@@ -95,7 +96,7 @@ class Executor:
         # Row caches (SQLite) need a local folder, also when the cache is on an object store.
         self.store_dir = (pathlib.Path(store.base) if store.local
                           else version_dir(pathlib.Path.home() / ".cache" / "distilabel_nb"))
-        self.expected = _expected_sizes(pipeline, plans)
+        self.expected = expected_sizes(pipeline, plans)
         leaves = set(pipeline.dag.leaves())
         for name, plan in plans.items():
             finished = plan.status == "hit"
@@ -327,7 +328,7 @@ class Executor:
                 iterators.append(routed_chunks(pred, routes, name, block))
             else:
                 iterators.append(pred.chunks(size, block))
-        return _zipped(iterators)
+        return zip_chunks(iterators)
 
     def _submit(self, step: Any, key: str, index: int, preds: list[Channel],
                 chunks: list[ChunkSpec | None], in_workers: bool) -> _Inflight:
@@ -390,57 +391,5 @@ class Executor:
         yield True
 
 
-def _expected_sizes(pipeline: Pipeline, plans: dict[str, StepPlan]
-                    ) -> dict[str, tuple[int | None, int | None]]:
-    """Rows and batches each step should end with, for progress displays: exact for
-    hits and sized loaders, an estimate (as many rows as its input) for the others."""
-    sizes: dict[str, tuple[int | None, int | None]] = {}
-    for name in pipeline.dag.topological():
-        plan, step = plans[name], pipeline.steps[name]
-        rows: int | None
-        if plan.status == "hit":
-            rows = plan.state.rows
-        elif step.kind == "generator":
-            counter = getattr(step, "total_rows", None)
-            rows = counter() if callable(counter) else None
-        elif _routed(pipeline, name):
-            rows = None  # a part of its input only
-        else:
-            upstream = [sizes[p][0] for p in pipeline.dag.pred[name]]
-            rows = max(upstream) if upstream and None not in upstream else None  # type: ignore[type-var]
-        batches = plan.batches_total
-        if batches is None and rows is not None:
-            batches = 1 if plan.chunk == 0 else -(-rows // plan.chunk)
-        sizes[name] = (rows, batches)
-    return sizes
-
-
-def _routed(pipeline: Pipeline, name: str) -> bool:
-    """Whether step ``name`` or one of its ancestors gets only the batches routed to it."""
-    targets = {t for router in pipeline.routers.values() for t in router.targets}
-    return bool(targets) and (name in targets or bool(targets & pipeline.dag.ancestors(name)))
-
-
 #: A submitted batch: index, result to come, whether an input is tainted, its input.
 _Inflight = tuple[int, Pending, bool, Source | None]
-_WAITING = object()
-_ENDED = object()
-
-
-def _zipped(iterators: list[Iterator[ChunkSpec | None]]
-            ) -> Iterator[list[ChunkSpec | None] | None]:
-    """The predecessors' chunks in lockstep: chunk i of each (None for one that ended)."""
-    specs: list[Any] = [_WAITING] * len(iterators)
-    while True:
-        for i, iterator in enumerate(iterators):
-            while specs[i] is _WAITING:
-                spec = next(iterator, _ENDED)
-                if spec is None:
-                    yield None
-                else:
-                    specs[i] = spec
-        if all(spec is _ENDED for spec in specs):
-            return
-        yield [None if spec is _ENDED else spec for spec in specs]
-        specs = [_ENDED if spec is _ENDED else _WAITING for spec in specs]
-
