@@ -56,9 +56,15 @@ class RoutingBatchFunction:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        name = getattr(self.func, "__name__", type(self.func).__name__)
         source = self.source.name if self.source is not None else None
-        return f"RoutingBatchFunction({name}, source={source!r}, targets={self.targets})"
+        return f"RoutingBatchFunction({self.label}, source={source!r}, targets={self.targets})"
+
+    @property
+    def label(self) -> str:
+        """How the graph names it: ``sample_n(n=2)``, or the function's name."""
+        name = getattr(self.func, "__name__", type(self.func).__name__)
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.parameters.items())
+        return f"{name}({arguments})" if arguments else name
 
     @property
     def signature(self) -> str:

@@ -27,6 +27,23 @@ def test_dot_source_quotes_names_and_keeps_edges() -> None:
 
 
 @needs_dot
+def test_routed_edges_are_dashed_and_name_their_function() -> None:
+    nodes, edges = ["load", "a", "b", "join"], [("load", "a"), ("load", "b"), ("a", "join"),
+                                                 ("b", "join")]
+    routes = {("load", "a"): "sample_n(n=1)", ("load", "b"): "sample_n(n=1)"}
+    assert render.dag_to_dot(nodes, edges, routes=routes).count("style=dashed") == 2
+
+    def dashed_edges(svg: str) -> int:
+        return sum(1 for e in ET.fromstring(svg).iter(f"{{{render.SVG_NS}}}path")
+                   if e.get("stroke-dasharray"))
+
+    svg = render_svg(nodes, edges, {}, routes=routes)
+    assert dashed_edges(svg) == 2
+    assert svg.count("routed by sample_n(n=1)") == 2
+    assert dashed_edges(render_svg(nodes, edges, {})) == 0
+
+
+@needs_dot
 def test_every_node_carries_its_state() -> None:
     views = {"load": NodeView("hit", "40 rows reused"),
              "gen": NodeView("partial", "12/20 batches reused"),

@@ -168,3 +168,14 @@ def test_routing_leaves_the_callers_random_state_alone(tmp_path: pathlib.Path) -
     state = random.getstate()
     build(tmp_path / "cache", []).run(progress=False)
     assert random.getstate() == state
+
+
+def test_the_cache_graph_shows_routed_edges(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("anywidget")
+    from distilabel_nb.notebook.widget import CacheGraph
+
+    pipeline = build(tmp_path / "cache", [])
+    graph = CacheGraph(pipeline)
+    pipeline.run(progress=False)
+    assert graph.svg.count("routed by sample_n(n=2)") == 3  # load -> a, b and c
+    assert {v["status"] for v in graph.nodes.values()} == {"miss"}

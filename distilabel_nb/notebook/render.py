@@ -84,8 +84,11 @@ def _quote(text: str) -> str:
 
 
 def dag_to_dot(nodes: Iterable[str], edges: Iterable[tuple[str, str]],
-               rankdir: str = "LR") -> str:
-    """The DOT source of the layout; nodes are ``n0, n1, ...`` in the order given."""
+               rankdir: str = "LR", routes: Mapping[tuple[str, str], str] | None = None
+               ) -> str:
+    """The DOT source of the layout; nodes are ``n0, n1, ...`` in the order given. Edges
+    in ``routes`` (a routing function sends only some batches along them) are dashed and
+    titled with the function."""
     ids = {name: f"n{i}" for i, name in enumerate(nodes)}
     lines = [
         "digraph cache {",
@@ -98,8 +101,12 @@ def dag_to_dot(nodes: Iterable[str], edges: Iterable[tuple[str, str]],
     for name, node_id in ids.items():
         # The label only sizes the box: the text is drawn after the layout.
         lines.append(f"  {node_id} [id={node_id}, label={_quote(name + '  ')}];")
+    routes = routes or {}
     for src, dst in edges:
-        lines.append(f"  {ids[src]} -> {ids[dst]};")
+        routed = routes.get((src, dst))
+        style = (f' [style=dashed, tooltip={_quote("routed by " + routed)}]'
+                 if routed is not None else "")
+        lines.append(f"  {ids[src]} -> {ids[dst]}{style};")
     lines.append("}")
     return "\n".join(lines)
 
@@ -221,13 +228,14 @@ def _legend(root: ET.Element, width: float, top: float) -> tuple[float, float]:
 
 def render_svg(nodes: list[str], edges: list[tuple[str, str]],
                views: Mapping[str, NodeView], legend: bool = True,
-               title: str | None = None) -> str:
+               title: str | None = None,
+               routes: Mapping[tuple[str, str], str] | None = None) -> str:
     """The whole picture: the laid-out DAG, each node drawn from its ``NodeView``."""
     if not nodes:
         return ('<svg xmlns="http://www.w3.org/2000/svg" width="240" height="40">'
                 f'<text x="8" y="24" font-family="{html.escape(_FONT)}" font-size="12" '
                 'fill="#57606a">(empty pipeline)</text></svg>')
-    raw = layout_svg(dag_to_dot(nodes, edges))
+    raw = layout_svg(dag_to_dot(nodes, edges, routes=routes))
     root = ET.fromstring(raw)
     names = {f"n{i}": name for i, name in enumerate(nodes)}
     for group in root.iter(_tag("g")):

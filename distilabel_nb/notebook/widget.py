@@ -235,8 +235,7 @@ class CacheGraph(anywidget.AnyWidget):
                 views = self._views()
                 details = self._details(views)
                 self._last_flush = time.monotonic()
-            svg = render_svg(list(self.pipeline.dag.nodes), list(self.pipeline.dag.edges),
-                             views, title=self.pipeline.name)
+            svg = self._render(views)
             with self.hold_sync():
                 self.svg = svg
                 self.nodes = {n: {"status": v.status, "use_cache": v.use_cache,
@@ -369,8 +368,14 @@ class CacheGraph(anywidget.AnyWidget):
         """The graph as it looks now, as a standalone SVG document."""
         with self._lock:
             views = self._views()
+        return self._render(views, legend)
+
+    def _render(self, views: Mapping[str, NodeView], legend: bool = True) -> str:
+        routes = {(source, target): router.label
+                  for source, router in self.pipeline.routers.items()
+                  for target in router.targets}
         return render_svg(list(self.pipeline.dag.nodes), list(self.pipeline.dag.edges),
-                          views, legend=legend, title=self.pipeline.name)
+                          views, legend=legend, title=self.pipeline.name, routes=routes)
 
     def save(self, path: str | pathlib.Path) -> pathlib.Path:
         """Write ``to_svg()`` to ``path`` (an ``.svg`` file)."""
