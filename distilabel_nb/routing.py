@@ -53,6 +53,7 @@ class RoutingBatchFunction:
         self.source: StepBase | None = None
         self.targets: list[str] = []
         self._routes: dict[int, frozenset[str]] = {}
+        self._signature: str | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -102,7 +103,11 @@ class RoutingBatchFunction:
             chosen = self._routes.get(index)
         if chosen is not None:
             return chosen
-        seed = int(hash_value({"routing": self.signature, "batch": index})[:16], 16)
+        with self._lock:  # the signature is fixed once the pipeline is declared
+            if self._signature is None:
+                self._signature = self.signature
+            base = self._signature
+        seed = int(hash_value({"routing": base, "batch": index})[:16], 16)
         with _SEEDING:
             saved = random.getstate()
             random.seed(seed)
