@@ -1,12 +1,13 @@
-"""Which cached steps were computed from which, re-derived from the run records.
+"""Which cached steps were computed from which, from the run records.
 
-A step's cache key is ``hash({version, signature, upstream: [keys of its predecessors]})``
-(``engine/plan.py``), and a run record holds each step's key and description (whose hash
-is the signature). The records do not name the edges, so ``cache clear --step`` finds a
-step's descendants by trying which recorded keys, as upstream lists, give each step its
-own key. Only lists holding an already-found key are tried, so the search stays small
-(thousands of hashes, a microsecond each, for tens of steps). A step whose recorded
-description no longer hashes to its signature is not found: it keeps its cache.
+A run record keeps the keys of its step's predecessors in that run (``upstream``), so
+``cache clear --step`` finds a step's descendants by walking those edges (routed edges
+and any number of predecessors included). Records written before that was kept are
+searched instead: a step's cache key is ``hash({version, signature, upstream: [keys of
+its predecessors]})`` (``engine/plan.py``), so the search tries which recorded keys, as
+upstream lists, give each step its own key; only lists holding an already-found key are
+tried (thousands of hashes, a microsecond each, for tens of steps), up to
+``MAX_PREDECESSORS`` predecessors, and routed edges are not found that way.
 """
 
 from __future__ import annotations
@@ -57,10 +58,14 @@ def downstream_keys(runs: list[RunRecord], keys: set[str]) -> set[str]:
     while grew:  # run records of several runs may not be in one topological order
         grew = False
         for record in runs:
-            signature = signatures.get(record.key)
-            if record.key in found or signature is None:
+            if record.key in found:
                 continue
-            if _derived(record, signature, found, known):
+            if record.upstream is not None:  # recorded: a plain walk of the graph
+                derived = not found.isdisjoint(record.upstream)
+            else:  # a record from before upstream keys were kept: search
+                signature = signatures.get(record.key)
+                derived = signature is not None and _derived(record, signature, found, known)
+            if derived:
                 found.add(record.key)
                 grew = True
     return found - set(keys)

@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS outputs (
 CREATE TABLE IF NOT EXISTS runs (
     pipeline TEXT NOT NULL, step TEXT NOT NULL, key TEXT NOT NULL, description TEXT NOT NULL,
     status TEXT NOT NULL, rows INTEGER, bytes INTEGER, seconds REAL, finished REAL NOT NULL,
-    PRIMARY KEY (pipeline, step));
+    upstream TEXT, PRIMARY KEY (pipeline, step));
 CREATE TABLE IF NOT EXISTS leases (
     key TEXT NOT NULL, token TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
     since REAL NOT NULL, PRIMARY KEY (key, token));
@@ -67,6 +67,19 @@ CREATE TABLE IF NOT EXISTS leases (
 def _sig(*fields: Any) -> str:
     """The checksum of a manifest row's meaningful fields."""
     return xxhash.xxh3_64_hexdigest("\x1f".join(map(str, fields)).encode())
+
+
+_RUN_COLUMNS = ("pipeline, step, key, description, status, rows, bytes, seconds, finished, "
+                "upstream")
+
+
+def _upstream(text: str | None) -> tuple[str, ...] | None:
+    """A run record's predecessor keys; None when unknown (or unreadable)."""
+    try:
+        keys = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return tuple(map(str, keys)) if isinstance(keys, list) else None
 
 
 def _counts(rows: str) -> list[int] | None:
@@ -162,6 +175,8 @@ class Manifest:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN sig TEXT")
                 if table == "segments" and "refs" not in columns:  # before column refs
                     conn.execute("ALTER TABLE segments ADD COLUMN refs TEXT")
+            if "upstream" not in [c[1] for c in conn.execute("PRAGMA table_info(runs)")]:
+                conn.execute("ALTER TABLE runs ADD COLUMN upstream TEXT")  # before lineage
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('cache_version', ?)",
                          (str(CACHE_VERSION),))
         except BaseException:
@@ -419,9 +434,10 @@ class Manifest:
     def record_runs(self, records: Iterable[RunRecord]) -> None:
         """Record the last run of each step; the run is over, so its leases end."""
         self._transaction([
-            ("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              (r.pipeline, r.step, r.key, json.dumps(r.description, default=str), r.status,
-              r.rows, r.nbytes, r.seconds, r.finished))
+              r.rows, r.nbytes, r.seconds, r.finished,
+              None if r.upstream is None else json.dumps(list(r.upstream))))
             for r in records
         ])
         self.release()
@@ -432,10 +448,11 @@ class Manifest:
     # -- listing (the ``Catalog`` of cache administration) ----------------------------
     def runs(self, pipeline: str | None = None) -> list[RunRecord]:
         """Run records in the order written (a run's are topological)."""
-        sql, params = "SELECT * FROM runs", tuple[str, ...]()
+        sql, params = f"SELECT {_RUN_COLUMNS} FROM runs", tuple[str, ...]()
         if pipeline is not None:
-            sql, params = "SELECT * FROM runs WHERE pipeline=?", (pipeline,)
-        return [RunRecord(row[0], row[1], row[2], json.loads(row[3]), *row[4:])
+            sql, params = sql + " WHERE pipeline=?", (pipeline,)
+        return [RunRecord(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5],
+                          row[6], row[7], row[8], _upstream(row[9]))
                 for row in self._execute(sql + " ORDER BY rowid", params)]
 
     def outputs(self) -> dict[str, OutputEntry]:

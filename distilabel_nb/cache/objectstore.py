@@ -378,7 +378,8 @@ class ObjectStoreManifest(Manifest):
                         signed({"pipeline": r.pipeline, "step": r.step, "key": r.key,
                                  "description": r.description, "status": r.status,
                                  "rows": r.rows, "bytes": r.nbytes, "seconds": r.seconds,
-                                 "finished": r.finished, "order": order}))
+                                 "finished": r.finished, "order": order,
+                                 "upstream": None if r.upstream is None else list(r.upstream)}))
 
         self._map(write, list(enumerate(records)))
         self.release()
@@ -396,7 +397,9 @@ class ObjectStoreManifest(Manifest):
         # A damaged run record is skipped: it only loses the words of a miss reason.
         found.sort(key=lambda r: (r["pipeline"], r.get("order", 0), r["finished"]))
         return [RunRecord(r["pipeline"], r["step"], r["key"], r["description"], r["status"],
-                          r["rows"], r["bytes"], r["seconds"], r["finished"]) for r in found]
+                          r["rows"], r["bytes"], r["seconds"], r["finished"],
+                          tuple(map(str, r["upstream"])) if isinstance(r.get("upstream"), list)
+                          else None) for r in found]
 
     # -- listing (the ``Catalog`` of cache administration) -----------------------------
     def _walk(self, folder: str) -> list[pafs.FileInfo]:

@@ -77,3 +77,5 @@ class RunRecord:
     nbytes: int | None
     seconds: float | None
     finished: float
+    #: The keys of the step's predecessors in that run (None in records from before).
+    upstream: tuple[str, ...] | None = None

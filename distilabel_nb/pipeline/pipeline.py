@@ -298,9 +298,10 @@ class Pipeline:
                                    failed=name == failed, message=message,
                                    tokens_saved=self._tokens_saved(plan, executor))
             emit(event)
+            upstream = tuple(plans[p].key for p in self.dag.pred[name])
             records.append(RunRecord(self.name, name, plan.key, plan.description,
                                      event.status or plan.status, event.rows_done,
-                                     event.extra["bytes"], event.seconds, now))
+                                     event.extra["bytes"], event.seconds, now, upstream))
         manifest.record_runs(records)
         manifest.touch(plan.key for plan in plans.values() if plan.status == "hit")
         emit(RunEvent("run_finished", self.name, message=message))
