@@ -138,29 +138,34 @@ def _shared(passed: list[_Passed | None]) -> Shared:
     full) when any of its input batches is not stored or not known to this process."""
     if not passed or any(p is None for p in passed):
         return {}
-    names = set.intersection(*(set(p.names) for p in passed if p is not None))
+    items = [p for p in passed if p is not None]
     shared: Shared = {}
-    for name in names:
-        pieces: list[column_refs.ColumnPiece] = []
-        kinds: set[pa.DataType] = set()
-        for item in passed:
-            assert item is not None
-            for index, start, count in item.spec:
-                ref = item.channel.stored_ref(index)
-                if ref is None:  # still pending in the producer's writer: write it now
-                    item.channel.flush()
-                    ref = item.channel.stored_ref(index)
-                found = None if ref is None else column_refs.column_pieces(
-                    ref.path, item.channel.store.rel(ref.path), ref.checksum, name,
-                    ref.offset + start, count)
-                if found is None:
-                    break
-                pieces += found[0]
-                kinds.add(found[1])
-            else:
-                continue
-            break
-        else:
-            if len(kinds) == 1:
-                shared[name] = (column_refs.merge(pieces), kinds.pop())
+    for name in set.intersection(*(set(p.names) for p in items)):
+        found = _column_pieces(name, items)
+        if found is not None:
+            shared[name] = found
     return shared
+
+
+def _column_pieces(name: str, items: list[_Passed]
+                   ) -> tuple[list[column_refs.ColumnPiece], pa.DataType] | None:
+    """Where column ``name`` of the inputs of ``items`` lives, in row order; None when a
+    part of it is not stored, not known to this process, or of another type."""
+    pieces: list[column_refs.ColumnPiece] = []
+    kinds: set[pa.DataType] = set()
+    for item in items:
+        for index, start, count in item.spec:
+            ref = item.channel.stored_ref(index)
+            if ref is None:  # still pending in the producer's writer: write it now
+                item.channel.flush()
+                ref = item.channel.stored_ref(index)
+            found = None if ref is None else column_refs.column_pieces(
+                ref.path, item.channel.store.rel(ref.path), ref.checksum, name,
+                ref.offset + start, count)
+            if found is None:
+                return None
+            pieces += found[0]
+            kinds.add(found[1])
+    if len(kinds) != 1:
+        return None
+    return column_refs.merge(pieces), kinds.pop()
