@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:  # the manifests import this module
-    from distilabel_nb.cache.manifest import RunRecord
+from distilabel_nb.cache.records import RunRecord
 
 __all__ = ["Catalog", "OutputEntry", "SegmentEntry"]
 
