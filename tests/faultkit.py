@@ -6,8 +6,10 @@
 batch appends ``step first_id rows pid`` to ``$FAULTKIT_LOG`` (one ``write`` on an
 ``O_APPEND`` file: lines from concurrent processes never mix), so tests can tell which
 batches ran in which process. ``$FAULTKIT_INTERRUPT=step:first_id`` raises
-KeyboardInterrupt when that step reaches that batch. The script writes each config of
-the Distiset to ``OUT/<config>.arrow`` and the run report to ``OUT/report.json``.
+KeyboardInterrupt when that step reaches that batch. ``--pipeline slow`` runs
+``load >> slow`` instead: one step whose batches each take ``$FAULTKIT_DELAY`` seconds.
+The script writes each config of the Distiset to ``OUT/<config>.arrow`` and the run
+report to ``OUT/report.json``.
 """
 
 from __future__ import annotations
@@ -90,6 +92,23 @@ def Words(inputs: StepInput) -> StepOutput:
     yield inputs
 
 
+@step(inputs=["id", "text"], outputs=["slow"])
+def Slow(inputs: StepInput) -> StepOutput:
+    _pause()
+    for row in inputs:
+        row["slow"] = row["id"] * 2
+    _log("slow", inputs)
+    yield inputs
+
+
+def build_slow(cache_dir: str | os.PathLike[str], data: str | os.PathLike[str]) -> Pipeline:
+    """``load >> slow``: one step paying for every batch (``$FAULTKIT_DELAY`` s each)."""
+    with Pipeline(name="slow", cache_dir=cache_dir) as pipeline:
+        load = LoadDataFromFiles(name="load", data_files=str(data), batch_size=BATCH)
+        load >> Slow(name="slow", input_batch_size=BATCH)
+    return pipeline
+
+
 def build(cache_dir: str | os.PathLike[str], data: str | os.PathLike[str],
           name: str = "faults") -> Pipeline:
     with Pipeline(name=name, cache_dir=cache_dir) as pipeline:
@@ -146,10 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cache")
     parser.add_argument("data")
     parser.add_argument("out")
+    parser.add_argument("--pipeline", choices=("faults", "slow"), default="faults")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pipeline = build(args.cache, args.data)
+    pipeline = (build_slow if args.pipeline == "slow" else build)(args.cache, args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         distiset = pipeline.run(progress=False)

@@ -34,12 +34,14 @@ sys.exit(main(sys.argv[1:]))
 
 
 def start(cache: pathlib.Path, data: pathlib.Path, out: pathlib.Path, log: pathlib.Path,
-          delay: float = 0.01, interrupt: str | None = None) -> subprocess.Popen[bytes]:
+          delay: float = 0.01, interrupt: str | None = None,
+          pipeline: str = "faults") -> subprocess.Popen[bytes]:
     env = {**os.environ, "FAULTKIT_LOG": str(log), "FAULTKIT_DELAY": str(delay),
            "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     if interrupt:
         env["FAULTKIT_INTERRUPT"] = interrupt
-    return subprocess.Popen([sys.executable, "-c", _LAUNCH, str(cache), str(data), str(out)],
+    return subprocess.Popen([sys.executable, "-c", _LAUNCH, str(cache), str(data), str(out),
+                             "--pipeline", pipeline],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

@@ -13,6 +13,7 @@ import random
 import shutil
 import signal
 import subprocess
+import time
 import types
 from typing import Any
 
@@ -212,3 +213,28 @@ def test_real_full_disk_on_a_small_tmpfs(tmp_path: pathlib.Path) -> None:
         distiset = build(disk / "cache").run(progress=False)
         assert distiset["default"]["train"].to_pylist() == want
         _assert_consistent(disk / "cache")
+
+
+def test_sigkill_during_a_slow_batch_keeps_the_one_finished_before(
+        tmp_path: pathlib.Path) -> None:
+    """A finished batch is committed within ``max_delay`` even when no batch follows it
+    soon: batches of 2 s, SIGKILL 1 s into the second one; the next run computes only
+    the second and the third."""
+    data = faultkit.write_data(tmp_path / "data.jsonl", n=30)
+    cache, log = tmp_path / "cache", tmp_path / "log"
+    process = runner.start(cache, data, tmp_path / "killed", log, delay=2.0, pipeline="slow")
+    assert runner.wait_for_log(log, process, lines=1, timeout=60)
+    time.sleep(1.0)
+    assert process.poll() is None, "the run ended before the kill"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert [(s, f) for s, f, _, _ in faultkit.read_log(log)] == [("slow", 0)]
+
+    out = tmp_path / "out"
+    code, err = runner.finish(runner.start(cache, data, out, log, delay=0.0, pipeline="slow"))
+    assert code == 0, err[-2000:]
+    again = [(s, f) for s, f, _, _ in faultkit.read_log(log)][1:]
+    assert again == [("slow", 10), ("slow", 20)], "only the unfinished batches run again"
+    rows = faultkit.read_out(out)["default"]
+    assert [r["slow"] for r in rows] == [i * 2 for i in range(30)]
+    assert json.loads((out / "report.json").read_text())["statuses"]["slow"] == "partial"

@@ -207,7 +207,7 @@ class Executor:
                     total = yield from self._process(name, step, plan, channel, writer, outcome,
                                                      block)
             finally:
-                writer.flush()
+                writer.close()
                 if loads_here:
                     step.unload()
         except RunStopped:

@@ -1,8 +1,10 @@
 """Buffers a step's finished batches and writes them as segments.
 
 Cheap batches are grouped into one file (fewer files, fewer manifest transactions);
-slow batches are written as soon as they finish, so an interruption loses at most about
-``max_delay`` seconds of work. Tainted batches (with failed rows) are never written.
+a batch waits at most ``max_delay`` seconds after it finished: a timer writes what is
+pending then, whether or not another batch follows, so an interruption (even SIGKILL)
+loses at most about ``max_delay`` seconds of finished work. Tainted batches (with failed
+rows) are never written.
 
 A batch computed from one input chunk comes with that chunk (``Source``): the columns it
 passed through unchanged are, at write time, referenced where the input batches are
@@ -70,12 +72,19 @@ class BatchWriter:
         self._rows = 0
         self._bytes = 0
         self.bytes_written = 0
-        #: A consumer's writer may flush this one from its own thread (``Channel.flush``).
+        #: A consumer's writer may flush this one from its own thread (``Channel.flush``),
+        #: and the timer from its own.
         self._lock = threading.RLock()
+        self._timer: threading.Timer | None = None
+        #: A write the timer tried and failed, raised again by the next ``add``/``flush``.
+        self._error: BaseException | None = None
 
     def add(self, index: int, table: pa.Table, source: Source | None = None) -> None:
         with self._lock:
+            self._raise_timer_error()
             self._add(index, table, source)
+            if self.pending and self._timer is None:
+                self._start_timer()
 
     def _add(self, index: int, table: pa.Table, source: Source | None) -> None:
         if not self.pending:
@@ -96,9 +105,47 @@ class BatchWriter:
     def flush(self) -> None:
         """Write what is pending, one segment per run of consecutive batch indices."""
         with self._lock:
+            self._raise_timer_error()
             self._flush()
 
+    def close(self) -> None:
+        """Stop the timer and write what is pending (the step is over)."""
+        with self._lock:
+            self._cancel_timer()
+            self.flush()
+
+    # -- the timer: a finished batch is written within max_delay ----------------------
+    def _start_timer(self) -> None:
+        waited = time.monotonic() - (self._since or time.monotonic())
+        self._timer = threading.Timer(max(0.0, self.max_delay - waited), self._on_timer)
+        self._timer.daemon = True
+        self._timer.name = f"distilabel_nb:writer:{self.step}"
+        self._timer.start()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            if threading.current_thread() is not self._timer:
+                return  # cancelled (or replaced) while it waited for the lock
+            self._timer = None
+            if self._error is not None:
+                return
+            try:
+                self._flush()
+            except BaseException as error:  # raised again in the step's thread
+                self._error = error
+
+    def _raise_timer_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
     def _flush(self) -> None:
+        self._cancel_timer()
         runs: list[list[tuple[int, pa.Table, _Passed | None]]] = []
         for item in self.pending:
             if runs and runs[-1][-1][0] == item[0] - 1:
