@@ -12,6 +12,7 @@ from distilabel_nb.cache.layout import CACHE_VERSION, CacheWarning
 from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.executor import StepFailedError
+from distilabel_nb.engine.failures import StepFailedWarning
 from distilabel_nb.engine.report import RunReport, StepReport
 from distilabel_nb.fields import RuntimeParameter, Secret
 from distilabel_nb.pipeline import CycleError, Pipeline, PipelineValidationError, RayPipeline
@@ -32,6 +33,7 @@ __all__ = [
     "RuntimeParameter",
     "Secret",
     "StepFailedError",
+    "StepFailedWarning",
     "StepReport",
     "load_ipython_extension",
     "unload_ipython_extension",

@@ -127,6 +127,21 @@ def test_clicked_switch_applies_to_the_next_cell_run(ip: Any, cache_dir: pathlib
     assert ip.user_ns["pipeline"].last_run["count"].reason == "cache disabled on this step"
 
 
+def test_fail_fast_stops_where_the_default_goes_on(ip: Any, cache_dir: pathlib.Path) -> None:
+    from distilabel_nb import StepFailedError, StepFailedWarning
+
+    body = BODY.replace('row["n"] = len(row["text"])   # EDIT',
+                        'row["n"] = 1 / (len(row["text"]) - 5)')
+    with pytest.raises(StepFailedError, match=r"step 'count' failed on batch 0"):
+        cell(ip, f"ff --cache-dir {cache_dir} --fail-fast", body)
+    assert "distiset" not in ip.user_ns
+    with pytest.warns(StepFailedWarning, match=r"step 'count' failed on batch 0"):
+        cell(ip, f"ff --cache-dir {cache_dir}", body)
+    assert statuses(ip) == {"load": "hit", "count": "failed", "double": "failed"}
+    rows = ip.user_ns["distiset"]["default"]["train"].to_pylist()
+    assert [(r["n"], r["double"]) for r in rows] == [(None, None)] * 10
+
+
 @pytest.mark.parametrize("line", ["", "--bogus demo", "demo --out 1x", "demo extra",
                                   "demo --recompute", 'demo --cache-dir "unclosed'])
 def test_bad_arguments_raise_usage_error(ip: Any, line: str) -> None:

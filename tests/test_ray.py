@@ -308,7 +308,8 @@ def test_failed_batch_raises_the_step_error_and_is_retried_alone(
     cache = str(tmp_path / "cache")
     pipeline = module.build(cache, str(log), fail_on=60, fail_delay=1.0)
     with pytest.raises(StepFailedError, match=r"step 'b' failed on batch 6 .*KeyError") as info:
-        pipeline.run(progress=False, backend="ray", backend_options={"window": 2})
+        pipeline.run(progress=False, backend="ray", backend_options={"window": 2},
+                     fail_fast=True)
     assert isinstance(info.value.__cause__, KeyError)
     assert "raised in a Ray worker" in "".join(getattr(info.value.__cause__, "__notes__", []))
     assert statuses(pipeline)["b"] == "failed"

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from distilabel_nb import Pipeline, StepFailedError
+from distilabel_nb import Pipeline, StepFailedError, StepFailedWarning
 from distilabel_nb.steps import (
     CombineOutputs,
     GlobalStep,
@@ -255,11 +255,45 @@ def test_edited_file_of_the_same_size_is_a_miss(tmp_path: pathlib.Path,
     assert run() == [{"text": "aaa"}, {"text": "ccc"}]
 
 
-def test_failed_batch_is_not_cached_and_the_next_run_resumes_after_the_good_ones(
+def test_failed_batch_goes_on_with_none_outputs_and_only_it_is_retried(
+        cache_dir: pathlib.Path, calls: CallLog) -> None:
+    """As in distilabel, the run goes on: the failed batch's rows continue with the
+    step's outputs set to None; nothing computed from them is cached."""
+    pipeline = build(cache_dir, calls, fail_at=160)
+    with pytest.warns(StepFailedWarning) as caught:
+        rows = rows_of(pipeline.run(progress=False))
+    messages = [str(w.message) for w in caught if w.category is StepFailedWarning]
+    assert any("step 'upper' failed on batch 3 (50 rows): ValueError: the model server "
+               "went away" in m and "Traceback" in m for m in messages), messages
+    # words then fails on those rows too (None has no split), as it would in distilabel
+    assert any("step 'words' failed on batch 3" in m for m in messages), messages
+    want = expected()
+    for row in want[150:200]:
+        row["upper"] = row["n_words"] = None
+    assert rows == want
+    assert pipeline.last_run is not None
+    assert pipeline.last_run["upper"].status == "failed"
+    assert "batch 3 failed (ValueError: the model server went away)" in \
+        pipeline.last_run["upper"].reason
+    assert pipeline.last_run["words"].status == "failed"
+    assert pipeline.last_run["length"].status == "miss"
+
+    calls.clear()
+    pipeline = build(cache_dir, calls)
+    assert rows_of(pipeline.run(progress=False)) == expected()
+    # only the failed batch runs again, in upper and in words after it
+    assert calls.rows("upper") == 50 and calls.rows("words") == 50
+    assert calls.rows("length") == 0
+    assert pipeline.last_run is not None
+    assert pipeline.last_run["upper"].status == "partial"
+    assert pipeline.last_run["upper"].rows_reused == 180
+
+
+def test_fail_fast_stops_at_the_first_failure_and_the_next_run_resumes(
         cache_dir: pathlib.Path, calls: CallLog) -> None:
     pipeline = build(cache_dir, calls, fail_at=160)
     with pytest.raises(StepFailedError, match=r"step 'upper' failed on batch 3 \(rows 150-199\)"):
-        pipeline.run(progress=False)
+        pipeline.run(progress=False, fail_fast=True)
     assert pipeline.last_run is not None
     assert pipeline.last_run["upper"].status == "failed"
     calls.clear()
@@ -483,7 +517,7 @@ def test_changing_the_generator_batch_size_reuses_a_complete_cache(
 def test_changing_the_batch_size_after_an_interrupted_run_recomputes_cleanly(
         cache_dir: pathlib.Path, calls: CallLog) -> None:
     with pytest.raises(StepFailedError):
-        build(cache_dir, calls, fail_at=160).run(progress=False)
+        build(cache_dir, calls, fail_at=160).run(progress=False, fail_fast=True)
     calls.clear()
     pipeline = build(cache_dir, calls, batch_size=20)
     assert rows_of(pipeline.run(progress=False)) == expected()

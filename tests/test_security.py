@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import distilabel_nb
-from distilabel_nb import Pipeline, RunEvent, Secret, StepFailedError
+from distilabel_nb import Pipeline, RunEvent, Secret, StepFailedError, StepFailedWarning
 from distilabel_nb.cli import main
 from distilabel_nb.llms.offline import OfflineLLM
 from distilabel_nb.steps import LoadDataFromDicts, Step
@@ -236,11 +236,26 @@ def test_cli_output_has_no_secrets(tmp_path: pathlib.Path,
         _assert_clean(out + err, f"distilabel-nb {' '.join(argv)}")
 
 
+def test_secrets_are_redacted_from_failure_warnings(tmp_path: pathlib.Path) -> None:
+    cache = tmp_path / "cache"
+    pipeline = _secret_pipeline(cache, fail=True)
+    with pytest.warns(StepFailedWarning) as caught:
+        pipeline.run(progress=False)
+    text = "\n".join(str(w.message) for w in caught)
+    assert "401 Unauthorized" in text and "Traceback" in text
+    _assert_clean(text, "the failure warning")
+    assert pipeline.last_run is not None
+    assert pipeline.last_run["keyed"].status == "failed"
+    _assert_clean(repr(pipeline.last_run), "the report of a run that went on")
+    _assert_clean(str([r.as_dict() for r in pipeline.last_run.values()]), "report dicts")
+    _scan_files(cache)
+
+
 def test_secrets_are_redacted_from_error_messages(tmp_path: pathlib.Path) -> None:
     cache = tmp_path / "cache"
     pipeline = _secret_pipeline(cache, fail=True)
     with pytest.raises(StepFailedError) as caught:
-        pipeline.run(progress=False)
+        pipeline.run(progress=False, fail_fast=True)
     assert "401 Unauthorized" in str(caught.value)
     _scan_files(cache)
     _assert_clean(str(caught.value), "the error message")

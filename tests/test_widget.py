@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("anywidget")
 
-from distilabel_nb import Pipeline, StepFailedError
+from distilabel_nb import Pipeline, StepFailedError, StepFailedWarning
 from distilabel_nb.notebook import overrides
 from distilabel_nb.notebook import widget as widget_module
 from distilabel_nb.notebook.widget import CacheGraph, WidgetMessageWarning
@@ -172,14 +172,15 @@ def test_run_and_plan_messages(cache_dir: pathlib.Path) -> None:
 def test_failed_step_is_unmistakable_and_run_button_survives(cache_dir: pathlib.Path) -> None:
     pipeline = build(cache_dir, fail=True)
     graph = CacheGraph(pipeline)
-    with pytest.raises(StepFailedError):
-        pipeline.run(progress=False)
+    with pytest.warns(StepFailedWarning, match="kaboom"):
+        pipeline.run(progress=False)  # as in distilabel, the run goes on
     assert graph.nodes["double"]["status"] == "failed"
     assert graph.mode == "failed"
     assert "kaboom" in (graph.details["double"].get("error") or graph.details["double"]["reason"])
     assert 'data-step="double" data-status="failed"' in graph.svg
-    # The Run button: the error goes to the widget, not out of the comm handler.
-    send(graph, {"type": "run"})
+    # The Run button: the failure goes to the widget, not out of the comm handler.
+    with pytest.warns(StepFailedWarning):
+        send(graph, {"type": "run"})
     assert graph.mode == "failed" and "failed" in graph.message
 
 
@@ -266,7 +267,7 @@ def test_failed_then_resumed_shows_partial_batches(cache_dir: pathlib.Path) -> N
     pipeline = build_flaky()
     graph = CacheGraph(pipeline)
     with pytest.raises(StepFailedError):
-        pipeline.run(progress=False)
+        pipeline.run(progress=False, fail_fast=True)
     assert graph.nodes["generate"]["detail"] == "FAILED \u00b7 RuntimeError"
     assert graph.nodes["judge"]["status"] == "pending"
     FLAKY["fail"] = False
@@ -300,7 +301,7 @@ def test_secrets_never_reach_the_widget_state(cache_dir: pathlib.Path) -> None:
         LoadDataFromDicts(name="load", data=[{"text": "a"}]) >> Leaky(name="leaky", api_key=key)
     graph = CacheGraph(pipeline)
     with pytest.raises(StepFailedError) as caught:
-        pipeline.run(progress=False)
+        pipeline.run(progress=False, fail_fast=True)
     assert key not in str(caught.value) and "<redacted>" in str(caught.value)
     state = json.dumps(graph.get_state(), default=str)
     assert "401 Unauthorized" in state

@@ -14,8 +14,9 @@ before the run loads anything; classes from ``__main__`` (a notebook) and from m
 that are not installed packages go by value, so workers need only ``distilabel_nb``.
 
 A batch that raises surfaces as the step's own exception (not Ray's wrapper), with the
-worker's traceback attached as a note, so the run fails with the same
-``StepFailedError`` as a local run and the next run retries that batch alone.
+worker's traceback attached as a note, so the run handles it as a local run does (None
+outputs and a warning, or ``StepFailedError`` with ``fail_fast``) and the next run
+retries that batch alone.
 """
 
 from __future__ import annotations

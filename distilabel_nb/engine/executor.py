@@ -3,14 +3,14 @@
 Steps run in threads of this process, so steps defined in a notebook never need to be
 pickled. Each step reads its predecessors' channels chunk by chunk and publishes its own
 batches as it goes; memory holds a few batches per step whatever the row count. A stop
-event (KeyboardInterrupt, or a failure in any step) makes every step write what it has
-finished and return.
+event (KeyboardInterrupt, a failure that stops the run) makes every step write what it
+has finished and return. A batch that raises lets the run go on (``failures.py``)
+unless ``fail_fast`` is set.
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import pathlib
 import threading
 import time
@@ -28,9 +28,16 @@ from distilabel_nb.engine.backends import Backend, LocalBackend, Pending, hook
 from distilabel_nb.engine.channel import Channel, ChunkSpec, RunStopped, zip_chunks
 from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.events import RunEvent
-from distilabel_nb.engine.outcome import finished_event
+from distilabel_nb.engine.failures import continues_after_failure, failed_batch
+from distilabel_nb.engine.outcome import StepFailedError, StepOutcome, finished_event
 from distilabel_nb.engine.plan import StepPlan
-from distilabel_nb.engine.remote import BatchTarget, StoredBatch, has_failed_rows
+from distilabel_nb.engine.remote import (
+    BatchTarget,
+    Piece,
+    StoredBatch,
+    assemble,
+    has_failed_rows,
+)
 from distilabel_nb.engine.sizes import expected_sizes
 from distilabel_nb.engine.writer import BatchWriter, Source
 from distilabel_nb.fields import scrub, scrub_error, secret_values
@@ -44,37 +51,7 @@ from distilabel_nb.routing import (
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
 
-__all__ = ["Executor", "StepFailedError", "StepOutcome"]
-
-
-class StepFailedError(RuntimeError):
-    """A step raised; the message names the step and the batch."""
-
-    def __init__(self, step: str, batch: int | None, rows: tuple[int, int] | None,
-                 error: BaseException) -> None:
-        where = f" on batch {batch}" if batch is not None else ""
-        if rows is not None:
-            where += f" (rows {rows[0]}-{rows[1]})"
-        super().__init__(
-            f"step {step!r} failed{where}: {type(error).__name__}: {error}\n"
-            "Completed batches are kept in the cache; the next run resumes after them."
-        )
-        self.step = step
-        self.batch = batch
-
-
-@dataclasses.dataclass
-class StepOutcome:
-    computed_rows: int = 0
-    rows_done: int = 0
-    computed_batches: int = 0
-    tainted_rows: int = 0
-    seconds: float = 0.0
-    bytes_written: int = 0
-    error: BaseException | None = None
-    batch: int | None = None
-    rows_span: tuple[int, int] | None = None
-    context: StepContext | None = None
+__all__ = ["Executor", "StepFailedError", "StepOutcome"]  # the last two: outcome.py
 
 
 class Executor:
@@ -90,6 +67,8 @@ class Executor:
         self.backend: Backend = backend or LocalBackend()
         #: Rows a generator yields at most (a dry run), None for all.
         self.row_limit: int | None = None
+        #: Stop the run at the first failed batch (else its rows go on with None outputs).
+        self.fail_fast = False
         self.channels: dict[str, Channel] = {}
         self.outcomes: dict[str, StepOutcome] = {}
         self.corrupt: CorruptSegmentError | None = None
@@ -341,19 +320,20 @@ class Executor:
             target = BatchTarget(key, index, write=not tainted)
             pieces = [p for p, _ in parts]
             return (index, self.backend.submit_stored(step, self.store, pieces, target),
-                    tainted, None)
+                    tainted, None, pieces[0] if pieces else None)
         inputs = [pred.materialize(c) for pred, c in pairs]
         tainted = any(flag for _, flag in inputs)
         # One input chunk: the output's columns equal to its columns are stored once.
         source = Source(pairs[0][0], pairs[0][1], inputs[0][0]) \
             if len(pairs) == 1 and pairs[0][1] else None
-        return index, self.backend.submit(step, [t for t, _ in inputs]), tainted, source
+        return (index, self.backend.submit(step, [t for t, _ in inputs]), tainted, source,
+                inputs[0][0] if inputs else None)
 
     def _keep_finished(self, step: Any, writer: BatchWriter,
                        inflight: collections.deque[_Inflight]) -> None:
         """After a failed batch, commit the later ones that finished anyway (Ray computes
         several at once), so the next run computes only the failed one and the rest."""
-        for index, pending, tainted, _ in inflight:
+        for index, pending, tainted, _, _ in inflight:
             if not pending.done():
                 continue
             try:
@@ -369,11 +349,21 @@ class Executor:
     def _finish_batch(self, name: str, step: Any, plan: StepPlan, channel: Channel,
                       writer: BatchWriter, outcome: StepOutcome, size: int | None,
                       item: _Inflight) -> Generator[bool, None, None]:
-        index, pending, tainted_input, source = item
+        index, pending, tainted_input, source, first = item
         outcome.batch = index
         if size is not None:
             outcome.rows_span = (index * size, index * size + size - 1)
-        result = pending.result()
+        try:
+            result = pending.result()
+        except (RunStopped, CorruptSegmentError):
+            raise
+        except Exception as error:
+            if first is None or not continues_after_failure(step, self.fail_fast):
+                raise
+            table = first if isinstance(first, pa.Table) else assemble(self.store, first)
+            result, failure = failed_batch(name, index, error, table, secret_values(step), step)
+            outcome.failures.append(failure)
+            tainted_input = True
         if isinstance(result, StoredBatch):
             if result.segment is not None:
                 ref, = writer.record(index, [result.rows], result.segment)
@@ -391,5 +381,6 @@ class Executor:
         yield True
 
 
-#: A submitted batch: index, result to come, whether an input is tainted, its input.
-_Inflight = tuple[int, Pending, bool, Source | None]
+#: A submitted batch: index, result to come, whether an input is tainted, its input (for
+#: column references), its first input's rows (for a failure's None outputs).
+_Inflight = tuple[int, Pending, bool, Source | None, pa.Table | list[Piece] | None]

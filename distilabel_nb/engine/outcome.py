@@ -7,16 +7,50 @@ whether the run as a whole failed or was interrupted.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.events import RunEvent
+from distilabel_nb.engine.failures import BatchFailure
 
 if TYPE_CHECKING:
     from distilabel_nb.engine.channel import Channel
-    from distilabel_nb.engine.executor import StepOutcome
     from distilabel_nb.engine.plan import StepPlan
 
-__all__ = ["finished_event"]
+__all__ = ["StepFailedError", "StepOutcome", "finished_event"]
+
+
+class StepFailedError(RuntimeError):
+    """A step raised; the message names the step and the batch."""
+
+    def __init__(self, step: str, batch: int | None, rows: tuple[int, int] | None,
+                 error: BaseException) -> None:
+        where = f" on batch {batch}" if batch is not None else ""
+        if rows is not None:
+            where += f" (rows {rows[0]}-{rows[1]})"
+        super().__init__(
+            f"step {step!r} failed{where}: {type(error).__name__}: {error}\n"
+            "Completed batches are kept in the cache; the next run resumes after them."
+        )
+        self.step = step
+        self.batch = batch
+
+
+@dataclasses.dataclass
+class StepOutcome:
+    computed_rows: int = 0
+    rows_done: int = 0
+    computed_batches: int = 0
+    tainted_rows: int = 0
+    seconds: float = 0.0
+    bytes_written: int = 0
+    error: BaseException | None = None
+    batch: int | None = None
+    rows_span: tuple[int, int] | None = None
+    context: StepContext | None = None
+    #: Batches that raised while the run went on (their rows carry None outputs).
+    failures: list[BatchFailure] = dataclasses.field(default_factory=list)
 
 
 def _status(plan: StepPlan, channel: Channel, outcome: StepOutcome | None, failed: bool,
@@ -25,6 +59,11 @@ def _status(plan: StepPlan, channel: Channel, outcome: StepOutcome | None, faile
         return plan.status, plan.reason
     if failed:
         return "failed", message or "failed"
+    if outcome.failures:
+        first = outcome.failures[0]
+        more = f" and {len(outcome.failures) - 1} more" if len(outcome.failures) > 1 else ""
+        return "failed", (f"batch {first.batch}{more} failed ({first.error}); their rows went "
+                          "on with None outputs, not cached: the next run computes them again")
     if outcome.tainted_rows:
         return "failed", (f"{outcome.tainted_rows} rows have failed or depend on failed rows; "
                           "they are retried on the next run")
@@ -62,6 +101,8 @@ def finished_event(pipeline: str, name: str, plan: StepPlan, channel: Channel,
         extra["tokens_saved"] = tokens_saved
     if failed and outcome is not None and outcome.error is not None:
         extra["error"] = getattr(outcome.error, "__traceback_text__", str(outcome.error))
+    elif outcome is not None and outcome.failures:
+        extra["error"] = outcome.failures[0].traceback
     return RunEvent("step_finished", pipeline, name, status, reason,  # type: ignore[arg-type]
                     rows_done=rows, rows_reused=rows_reused, batches_done=len(channel.rows),
                     batches_total=channel.total, seconds=outcome.seconds if outcome else 0.0,

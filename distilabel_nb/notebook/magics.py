@@ -46,6 +46,8 @@ class PipelineMagics(Magics):
     @argument("--out", default="distiset", metavar="VAR",
               help="variable for the Distiset (default: distiset)")
     @argument("--cache-dir", default=None, metavar="DIR", help="cache root directory")
+    @argument("--fail-fast", action="store_true",
+              help="stop at the first failed batch: run(fail_fast=True)")
     @argument("--recompute", nargs="+", action="extend", default=[], metavar="STEP",
               help="force these steps (and so their descendants) to recompute")
     @cell_magic
@@ -78,7 +80,8 @@ class PipelineMagics(Magics):
         use_cache, recompute = not args.no_cache, list(args.recompute)
 
         def runner(graph: Any) -> Any:
-            result = pipeline.run(use_cache=use_cache, recompute=recompute, progress=False)
+            result = pipeline.run(use_cache=use_cache, recompute=recompute, progress=False,
+                                  fail_fast=args.fail_fast)
             shell.user_ns[args.out] = result
             return result
 
@@ -92,7 +95,7 @@ class PipelineMagics(Magics):
             return
         try:
             distiset = pipeline.run(use_cache=use_cache, recompute=recompute,
-                                    progress=graph is None)
+                                    progress=graph is None, fail_fast=args.fail_fast)
         except BaseException:
             if graph is not None:
                 _refresh(graph)      # the stored picture shows the failed step

@@ -137,7 +137,9 @@ class CacheGraph(anywidget.AnyWidget):
             elif event.kind == "run_finished":
                 self._planned, self._running = set(), {}
                 report = self._builder.report()
-                self.mode = "failed" if event.message else "done"
+                # a run that went on past failed batches still shows as failed
+                failed = any(r.status == "failed" for r in report.values())
+                self.mode = "failed" if event.message or failed else "done"
                 self.runs += 1
                 self.message = self._summary(report)
         if event.kind == "run_finished" and not event.message:

@@ -175,8 +175,16 @@ class Pipeline:
     def run(self, use_cache: bool = True, parameters: Mapping[str, Any] | None = None,
             progress: bool | None = None, recompute: Collection[str] = (),
             on_event: Listener | None = None, backend: str | Backend | None = None,
-            backend_options: Mapping[str, Any] | None = None) -> Distiset:
+            backend_options: Mapping[str, Any] | None = None,
+            fail_fast: bool = False) -> Distiset:
         """Run what changed, reuse the rest; returns the leaf steps' outputs.
+
+        As in distilabel, a batch that raises does not stop the run: its rows go on with
+        the step's outputs set to None, nothing computed from them is cached, a
+        ``StepFailedWarning`` names the step, batch and error, the report marks the step
+        failed, and the next run computes only what failed. ``fail_fast=True`` stops at
+        the first failure with ``StepFailedError`` instead (generators and global steps
+        always stop the run when they raise, as in distilabel).
 
         ``backend="ray"`` computes batches on a Ray cluster (``backend_options`` go to
         the Ray backend, e.g. ``{"address": "auto"}``); the cache is the same either way.
@@ -200,7 +208,8 @@ class Pipeline:
             try:
                 for attempt in range(_MAX_ATTEMPTS):
                     try:
-                        return self._run_once(use_cache, recompute, listeners, runner)
+                        return self._run_once(use_cache, recompute, listeners, runner,
+                                              fail_fast)
                     except CorruptSegmentError as error:
                         self._forget_corrupt(error, last=attempt == _MAX_ATTEMPTS - 1)
             finally:
@@ -261,7 +270,8 @@ class Pipeline:
         store.delete(sorted(sources))
 
     def _run_once(self, use_cache: bool, recompute: Collection[str],
-                  listeners: list[Listener], backend: Backend) -> Distiset:
+                  listeners: list[Listener], backend: Backend,
+                  fail_fast: bool = False) -> Distiset:
         manifest, store = self._cache()
         plans = make_plan(self, manifest, use_cache, recompute)
         builder = ReportBuilder(self.name)
@@ -272,6 +282,7 @@ class Pipeline:
 
         self._plan_events(plans, emit)
         executor = Executor(self, plans, store, manifest, emit, backend)
+        executor.fail_fast = fail_fast
         try:
             executor.run()
         except KeyboardInterrupt:
