@@ -114,7 +114,7 @@ def test_signature_skips_tuning_knobs():
 
 @pytest.mark.parametrize("transport", ["auto", "httpx"])
 def test_openai_llm_against_a_server(transport):
-    pytest.importorskip("openai")
+    openai = pytest.importorskip("openai")
     with OpenAIServer(latency=0.05) as server:
         server.fail_prompts = {"bad"}
         llm = OpenAILLM(model="m", base_url=server.base_url, api_key="sk-abc",
@@ -122,7 +122,10 @@ def test_openai_llm_against_a_server(transport):
         start = time.perf_counter()
         out = llm.generate([chat(f"p{i}") for i in range(20)] + [chat("bad")])
         elapsed = time.perf_counter() - start
+        # "auto": the SDK's aiohttp client (openai[aiohttp]), no hand-written transport.
+        aiohttp_client = isinstance(llm._client._client, openai.DefaultAioHttpClient)
         llm.unload()
+    assert aiohttp_client == (transport == "auto")
     assert [g.text for g in out[:20]] == [answer_for(f"p{i}", {}) for i in range(20)]
     assert out[0].input_tokens == 1 and out[0].output_tokens == 3
     assert out[20].text is None and "500" in (out[20].error or "")

@@ -26,6 +26,17 @@ REPO = HERE.parent.parent
 VENV_PYTHON = REPO / "bench" / ".venv-distilabel" / "bin" / "python"
 
 
+def distilabel_python() -> str | None:
+    """bench/.venv-distilabel's Python, else this one if it has distilabel 1.5.3."""
+    if VENV_PYTHON.exists():
+        return str(VENV_PYTHON)
+    try:
+        import distilabel
+    except ImportError:
+        return None
+    return sys.executable if distilabel.__version__ == "1.5.3" else None
+
+
 def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
     server = subprocess.Popen(
         [sys.executable, str(REPO / "tests" / "openai_server.py"), "--latency", str(latency)],
@@ -78,8 +89,9 @@ def main() -> None:
                              "--concurrency", str(args.concurrency),
                              "--batch-size", str(args.batch_size))
         print("distilabel_nb", results["nb"], flush=True)
-        if not args.no_distilabel and VENV_PYTHON.exists():
-            results["distilabel"] = side(VENV_PYTHON, "distilabel_side.py", "--base-url",
+        reference = None if args.no_distilabel else distilabel_python()
+        if reference is not None:
+            results["distilabel"] = side(reference, "distilabel_side.py", "--base-url",
                                          base_url, "--n", n, "--batch-size",
                                          str(args.distilabel_batch_size))
             print("distilabel", results["distilabel"], flush=True)
@@ -130,7 +142,12 @@ python bench/llm/run.py --n 2000 --no-readme   # smoke run
 ```
 
 distilabel runs in `bench/.venv-distilabel` (`bash bench/setup_distilabel.sh`, plus
-`bench/.venv-distilabel/bin/pip install openai==1.59.7`); without it only our side runs.
+`bench/.venv-distilabel/bin/pip install openai==1.59.7`), else in this Python when it has
+distilabel 1.5.3 (the `dev` extra); without either only our side runs.
+
+The machine is shared (other jobs run on its 2 cores at the same time): figures move by
+tens of percent from one run to the next; compare the lines of one table, measured
+together, rather than tables of different days.
 
 ## Results ({r['when']}; {r['machine']}; load average {r['load_before']:.1f} at start)
 
@@ -164,8 +181,11 @@ distilabel runs in `bench/.venv-distilabel` (`bash bench/setup_distilabel.sh`, p
   concurrent requests (0.3 ms). On a CPU-bound client the throughput is the client's CPU
   rate, not concurrency / latency; the bare-client line shows how far this machine gets
   with no SDK at all. distilabel_nb takes the SDK's cheaper generic `post` path (no
-  typed-dict transform, no response models) and, for `http://` servers, a keep-alive
-  transport that writes each request in one send instead of httpx's connection pool.
+  typed-dict transform, no response models) on the SDK's own aiohttp client
+  (`openai.DefaultAioHttpClient`), whose keep-alive connections cost less CPU per request
+  than httpx's pool. What is left is the SDK's per-request work (`_build_request`: URL
+  parsing, headers, options; about 40% of the client's CPU in a profile) and the
+  pipeline's own (row keys, row cache writes, the output table).
 - Raw figures: `bench/llm/results.json`.
 """
     (HERE / "README.md").write_text(text)

@@ -104,6 +104,14 @@ class RowCache:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def output_tokens_mean(self, signature: str) -> float | None:
+        """The mean output tokens of the stored answers of ``signature`` (None: none)."""
+        with self._lock:
+            n, mean = self._db.execute(
+                "SELECT count(*), avg(output_tokens) FROM rows WHERE signature = ?",
+                [signature]).fetchone()
+        return float(mean) if n else None
+
     def count(self, signature: str | None = None) -> int:
         with self._lock:
             if signature is None:

@@ -31,6 +31,9 @@ class StepContext:
     rows_failed: int = 0
     tokens_used: int = 0
     tokens_saved: int = 0
+    #: Money spent and saved (LLM steps with a price; None without one).
+    cost_used: float | None = None
+    cost_saved: float | None = None
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def count(self, reused: int = 0, computed: int = 0, failed: int = 0,
@@ -42,3 +45,11 @@ class StepContext:
             self.rows_failed += failed
             self.tokens_used += tokens_used
             self.tokens_saved += tokens_saved
+
+    def add_cost(self, used: float | None, saved: float | None) -> None:
+        """Add money spent and saved (None: no price, nothing to add)."""
+        with self._lock:
+            if used is not None:
+                self.cost_used = (self.cost_used or 0.0) + used
+            if saved is not None:
+                self.cost_saved = (self.cost_saved or 0.0) + saved

@@ -11,7 +11,6 @@ unless ``fail_fast`` is set.
 from __future__ import annotations
 
 import collections
-import pathlib
 import threading
 import time
 import traceback
@@ -20,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from distilabel_nb.cache.layout import version_dir
 from distilabel_nb.cache.manifest import Manifest
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, LocalBackend, Pending, hook
 from distilabel_nb.engine.channel import Channel, ChunkSpec, RunStopped, zip_chunks
 from distilabel_nb.engine.context import StepContext
+from distilabel_nb.engine.estimate import row_cache_dir
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.failures import continues_after_failure, failed_batch
 from distilabel_nb.engine.outcome import StepFailedError, StepOutcome, finished_event
@@ -72,9 +71,7 @@ class Executor:
         self.channels: dict[str, Channel] = {}
         self.outcomes: dict[str, StepOutcome] = {}
         self.corrupt: CorruptSegmentError | None = None
-        # Row caches (SQLite) need a local folder, also when the cache is on an object store.
-        self.store_dir = (pathlib.Path(store.base) if store.local
-                          else version_dir(pathlib.Path.home() / ".cache" / "distilabel_nb"))
+        self.store_dir = row_cache_dir(store)
         self.expected = expected_sizes(pipeline, plans)
         leaves = set(pipeline.dag.leaves())
         for name, plan in plans.items():

@@ -78,8 +78,10 @@ def _status(plan: StepPlan, channel: Channel, outcome: StepOutcome | None, faile
 
 def finished_event(pipeline: str, name: str, plan: StepPlan, channel: Channel,
                    outcome: StepOutcome | None, failed: bool = False,
-                   message: str | None = None, tokens_saved: int = 0) -> RunEvent:
-    """The step's final report; ``tokens_saved`` is what a batch-level hit saved."""
+                   message: str | None = None, tokens_saved: int = 0,
+                   cost_saved: float | None = None) -> RunEvent:
+    """The step's final report; ``tokens_saved`` and ``cost_saved`` are what a
+    batch-level hit saved."""
     status, reason = _status(plan, channel, outcome, failed, message)
     rows = sum(channel.rows.values())
     nbytes = plan.state.nbytes + (outcome.bytes_written if outcome else 0)
@@ -93,12 +95,15 @@ def finished_event(pipeline: str, name: str, plan: StepPlan, channel: Channel,
         extra["rows_computed"] = context.rows_computed
         extra["tokens_used"] = context.tokens_used
         extra["tokens_saved"] = context.tokens_saved
+        extra["cost_used"], extra["cost_saved"] = context.cost_used, context.cost_saved
         if context.rows_reused and status == "miss":
             status = "partial" if context.rows_computed else "hit"
             reason += (f"; {context.rows_reused:,} rows reused from the row cache, "
                        f"{context.rows_computed:,} computed")
     if tokens_saved:
         extra["tokens_saved"] = tokens_saved
+    if cost_saved is not None:
+        extra["cost_saved"] = cost_saved
     if failed and outcome is not None and outcome.error is not None:
         extra["error"] = getattr(outcome.error, "__traceback_text__", str(outcome.error))
     elif outcome is not None and outcome.failures:

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from distilabel_nb.engine.estimate import describe_estimate, money
 from distilabel_nb.engine.events import RunEvent
 
 __all__ = ["ReportBuilder", "RunReport", "StepReport"]
@@ -28,9 +29,25 @@ class StepReport:
     signature: str = ""
     key: str = ""
     error: str | None = None
+    #: LLM steps, in a plan: what a run would send (None: unknown or not an LLM step).
+    rows_to_send: int | None = None
+    est_input_tokens: int | None = None
+    est_output_tokens: int | None = None
+    est_cost: float | None = None
+    #: LLM steps, after a run: money spent and saved by the caches (None: no price).
+    cost_used: float | None = None
+    cost_saved: float | None = None
+
+    @property
+    def estimate(self) -> str:
+        """The plan's estimate in words ("" for steps without one)."""
+        if self.rows_to_send is None and self.est_input_tokens is None:
+            return ""
+        return describe_estimate(self.rows_to_send, self.est_input_tokens,
+                                 self.est_output_tokens, self.est_cost)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "estimate": self.estimate}
 
 
 class RunReport(Mapping[str, StepReport]):
@@ -73,7 +90,8 @@ class RunReport(Mapping[str, StepReport]):
                     f"{r.seconds:>8.2f}")
             if tokens:
                 line += f" {r.tokens_used:>9,} {r.tokens_saved:>9,}"
-            lines.append(f"{line}  {r.reason}")
+            extra = r.estimate if self.planned else _money_note(r)
+            lines.append(f"{line}  {r.reason}" + (f"; {extra}" if extra else ""))
         verb = "plan" if self.planned else "run"
         lines.append(f"{verb} of {self.pipeline!r}: {self.seconds:.2f} s"
                      + (f"; error: {self.error}" if self.error else ""))
@@ -92,6 +110,21 @@ class RunReport(Mapping[str, StepReport]):
         )
         return ("<table><tr><th>step</th><th>status</th><th>rows</th><th>reused</th>"
                 f"<th>seconds</th><th>reason</th></tr>{rows}</table>")
+
+
+_EXTRA_FIELDS = ("rows", "bytes", "rows_computed", "batches_reused", "tokens_used",
+                 "tokens_saved", "signature", "key", "error", "rows_to_send",
+                 "est_input_tokens", "est_output_tokens", "est_cost", "cost_used",
+                 "cost_saved")
+
+
+def _money_note(report: StepReport) -> str:
+    parts = []
+    if report.cost_used:
+        parts.append(f"cost {money(report.cost_used)}")
+    if report.cost_saved:
+        parts.append(f"saved {money(report.cost_saved)}")
+    return ", ".join(parts)
 
 
 class ReportBuilder:
@@ -117,8 +150,7 @@ class ReportBuilder:
             if event.reason is not None:
                 report.reason = event.reason
             extra = event.extra
-            for field in ("rows", "bytes", "rows_computed", "batches_reused", "tokens_used",
-                          "tokens_saved", "signature", "key", "error"):
+            for field in _EXTRA_FIELDS:
                 if field in extra:
                     setattr(report, field, extra[field])
             if event.batches_total is not None:

@@ -19,10 +19,32 @@ from typing import Any, ClassVar, TypeVar
 from distilabel_nb.cache.source import class_code_fingerprints
 from distilabel_nb.fields import Fielded, RuntimeParameter
 
-__all__ = ["LLM", "ChatType", "Generation"]
+__all__ = ["BATCH_PRICE_FACTOR", "CHARS_PER_TOKEN", "DEFAULT_MAX_NEW_TOKENS", "LLM",
+           "ChatType", "Generation", "count_tokens"]
 
 #: One chat input: a list of ``{"role": ..., "content": ...}`` messages.
 ChatType = list[dict[str, Any]]
+
+#: OpenAI's rule of thumb for English text: about four characters per token.
+CHARS_PER_TOKEN = 4
+#: Tokens each message adds around its content, and the reply's priming (OpenAI's count).
+_TOKENS_PER_MESSAGE = 4
+_TOKENS_PER_REPLY = 3
+#: What one answer is expected to take when no ``max_new_tokens`` is set (distilabel's).
+DEFAULT_MAX_NEW_TOKENS = 128
+#: Batch APIs (OpenAI's, Anthropic's) charge half the list price.
+BATCH_PRICE_FACTOR = 0.5
+
+
+def count_tokens(messages: ChatType) -> int:
+    """The characters-per-token estimate of a chat's prompt tokens (see ``LLM``)."""
+    total = _TOKENS_PER_REPLY
+    for message in messages:
+        content = message.get("content", "")
+        if isinstance(content, list):  # content parts
+            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        total += _TOKENS_PER_MESSAGE + -(-len(str(content or "")) // CHARS_PER_TOKEN)
+    return total
 
 _T = TypeVar("_T")
 
@@ -83,9 +105,34 @@ class LLM(Fielded):
             description["code"] = code
         return description
 
-    # -- cost --------------------------------------------------------------------------
+    # -- estimates and cost --------------------------------------------------------------
+    def count_tokens(self, messages: ChatType) -> int:
+        """About how many prompt tokens ``messages`` are: ``CHARS_PER_TOKEN`` characters
+        per token plus OpenAI's per-message framing. No tokenizer file is downloaded
+        (tiktoken fetches its BPE files from the internet on first use); a subclass with
+        a local tokenizer may count exactly."""
+        return count_tokens(messages)
+
+    def expected_output_tokens(self, **generation_kwargs: Any) -> int:
+        """Tokens one answer may take: ``max_new_tokens`` (or ``max_tokens``), else
+        ``DEFAULT_MAX_NEW_TOKENS`` (distilabel's default)."""
+        kwargs = {**(self.generation_kwargs or {}), **generation_kwargs}
+        for name in ("max_new_tokens", "max_tokens", "max_completion_tokens"):
+            value = kwargs.get(name)
+            if isinstance(value, int) and value > 0:
+                return value
+        return DEFAULT_MAX_NEW_TOKENS
+
     def cost(self, input_tokens: int, output_tokens: int) -> float | None:
-        """The price of these tokens, or None when no price was given."""
+        """The price of these tokens, or None when no price was given (half the price
+        when they go through a provider's batch API)."""
+        full = self.list_cost(input_tokens, output_tokens)
+        if full is None or not getattr(self, "use_offline_batch_generation", False):
+            return full
+        return full * BATCH_PRICE_FACTOR
+
+    def list_cost(self, input_tokens: int, output_tokens: int) -> float | None:
+        """The list price of these tokens, or None when no price was given."""
         per_in = self.price_per_million_input_tokens
         per_out = self.price_per_million_output_tokens
         if per_in is None and per_out is None:

@@ -12,6 +12,8 @@ def token_costs(pipeline: Any) -> dict[str, dict[str, Any]]:
 
     The cost needs a price on the step's LLM (``price_per_million_tokens``, or
     ``price_per_million_input_tokens`` / ``..._output_tokens``); otherwise it is None.
+    The same figures are in the report: ``pipeline.last_run[step].cost_used`` and
+    ``.cost_saved`` (a step reused whole counts its cached rows' cost as saved).
     """
     report = getattr(pipeline, "last_run", None)
     result: dict[str, dict[str, Any]] = {}
@@ -24,7 +26,9 @@ def token_costs(pipeline: Any) -> dict[str, dict[str, Any]]:
         result[name] = {
             "tokens_used": entry.tokens_used if entry is not None else tally.used,
             "tokens_saved": entry.tokens_saved if entry is not None else tally.saved,
-            "cost_used": llm.cost(tally.input_used, tally.output_used),
-            "cost_saved": llm.cost(tally.input_saved, tally.output_saved),
+            "cost_used": entry.cost_used if entry is not None else
+            llm.cost(tally.input_used, tally.output_used),
+            "cost_saved": entry.cost_saved if entry is not None else
+            llm.cost(tally.input_saved, tally.output_saved),
         }
     return result

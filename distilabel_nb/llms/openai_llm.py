@@ -5,8 +5,12 @@ server. The API key comes from ``api_key=`` or ``$OPENAI_API_KEY``; it is sent i
 ``Authorization`` header and is never part of a signature, a cache file, a log line, an
 error message or the report.
 
-Retries with exponential backoff on 408/409/429/5xx, timeouts and connection errors are
-the SDK's (``max_retries``; a server's ``Retry-After`` is honoured). An error that remains
+HTTP goes through the SDK's aiohttp client (``openai.DefaultAioHttpClient``, the
+``openai[aiohttp]`` extra): keep-alive connections without httpx's pool, which costs
+milliseconds of CPU per request at hundreds of requests in flight. ``http_transport="httpx"``
+keeps the SDK's default httpx client instead. Retries with exponential backoff on
+408/409/429/5xx, timeouts and connection errors are the SDK's (``max_retries``; a server's
+``Retry-After`` is honoured). An error that remains
 becomes that row's error: its output is None and the error is recorded in the row's
 metadata, and the row is retried on the next run.
 """
@@ -55,9 +59,8 @@ class OpenAILLM(LLM):
     max_retries: int = 6
     #: Seconds per request attempt.
     timeout: float = 120.0
-    #: "auto": a lean keep-alive transport for plain http:// servers (local inference
-    #: servers at high concurrency), the SDK's httpx transport otherwise; "httpx": always
-    #: the SDK's transport.
+    #: "auto" (or "aiohttp"): the SDK's aiohttp client when aiohttp is installed, else its
+    #: httpx client; "httpx": always the SDK's httpx client.
     http_transport: str = "auto"
 
     def __init__(self, **kwargs: Any) -> None:
@@ -85,14 +88,24 @@ class OpenAILLM(LLM):
             msg = "OpenAILLM needs the openai package: pip install 'distilabel_nb[llm]'"
             raise ImportError(msg) from error
         base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        http_client = None
-        if self.http_transport == "auto" and base_url:
-            from distilabel_nb.llms.transport import make_http_client
-
-            http_client = make_http_client(base_url, float(self.timeout))
         return AsyncOpenAI(api_key=self._resolved_key(), base_url=base_url,
                            max_retries=int(self.max_retries), timeout=float(self.timeout),
-                           http_client=http_client)
+                           http_client=self._http_client())
+
+    def _http_client(self) -> Any:
+        """The SDK's aiohttp client (None: the SDK's default httpx client)."""
+        if self.http_transport == "httpx":
+            return None
+        try:
+            import aiohttp  # noqa: F401 (only checks that the extra is installed)
+            from openai import DefaultAioHttpClient
+        except ImportError:
+            if self.http_transport == "aiohttp":
+                msg = ("OpenAILLM(http_transport='aiohttp') needs aiohttp: "
+                       "pip install 'openai[aiohttp]'")
+                raise ImportError(msg) from None
+            return None
+        return DefaultAioHttpClient(timeout=float(self.timeout))
 
     def load(self) -> None:
         self._resolved_key()  # fail early, before any row is sent

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from distilabel_nb.engine.estimate import money
 from distilabel_nb.engine.report import StepReport
 
-__all__ = ["PREVIEW_ROWS", "node_detail", "table_preview"]
+__all__ = ["PREVIEW_ROWS", "node_detail", "node_money", "table_preview"]
 
 PREVIEW_ROWS = 5
 _ERROR_NAME = re.compile(r"\b(?!StepFailedError)(\w*(?:Error|Exception|Interrupt))\b")
@@ -38,6 +39,29 @@ def table_preview(table: Any, n: int = PREVIEW_ROWS) -> dict[str, Any] | None:
 
 
 def node_detail(status: str, report: StepReport, planned: bool, running: dict[str, Any]) -> str:
+    """The node's short line: what the step did (or will do), and its money if any."""
+    detail = _status_detail(status, report, planned, running)
+    money_line = node_money(report, planned)
+    return f"{detail} \u00b7 {money_line}" if money_line and status != "running" else detail
+
+
+def node_money(report: StepReport, planned: bool) -> str:
+    """"sends 1,200 rows ~$0.42" in a plan; "$0.12 spent, $0.30 saved" after a run."""
+    if planned:
+        if not report.rows_to_send:
+            return ""
+        cost = f" ~{money(report.est_cost)}" if report.est_cost is not None else ""
+        return f"sends {report.rows_to_send:,}{cost}"
+    parts = []
+    if report.cost_used:
+        parts.append(f"{money(report.cost_used)} spent")
+    if report.cost_saved:
+        parts.append(f"{money(report.cost_saved)} saved")
+    return ", ".join(parts)
+
+
+def _status_detail(status: str, report: StepReport, planned: bool,
+                   running: dict[str, Any]) -> str:
     rows = report.rows
     if status == "running":
         done, total = running.get("rows_done", 0), running.get("rows_total")

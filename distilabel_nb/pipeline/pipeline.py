@@ -18,6 +18,7 @@ from distilabel_nb.cache.signature import hash_value
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, resolve_backend
+from distilabel_nb.engine.estimate import CostEstimate, estimate_costs
 from distilabel_nb.engine.events import Listener, RunEvent
 from distilabel_nb.engine.executor import Executor
 from distilabel_nb.engine.outcome import finished_event
@@ -148,28 +149,34 @@ class Pipeline:
             except Exception as error:
                 warnings.warn(f"a run listener failed: {error!r}", RuntimeWarning, stacklevel=2)
 
-    def _plan_events(self, plans: dict[str, StepPlan], emit: Listener) -> None:
+    def _plan_events(self, plans: dict[str, StepPlan], emit: Listener,
+                     estimates: Mapping[str, CostEstimate] | None = None) -> None:
         emit(RunEvent("run_started", self.name))
         for name, plan in plans.items():
+            estimate = (estimates or {}).get(name)
             emit(RunEvent("step_planned", self.name, name, plan.status, plan.reason,  # type: ignore[arg-type]
                           rows_done=plan.rows_reused, batches_done=plan.batches_done,
                           batches_total=plan.batches_total, rows_reused=plan.rows_reused,
                           extra={"signature": plan.signature[:12], "key": plan.key,
                                  "rows": plan.state.rows if plan.status == "hit" else 0,
                                  "bytes": plan.state.nbytes,
-                                 "batches_reused": plan.batches_done}))
+                                 "batches_reused": plan.batches_done,
+                                 **(estimate.as_extra() if estimate else {})}))
 
     # -- plan and run ------------------------------------------------------------------
     def plan(self, use_cache: bool = True, parameters: Mapping[str, Any] | None = None,
              recompute: Collection[str] = ()) -> RunReport:
         """What a run would do, per step, without running anything."""
         self._prepare(parameters)
-        manifest, _ = self._cache()
+        manifest, store = self._cache()
         plans = make_plan(self, manifest, use_cache, recompute)
-        manifest.release()  # a plan holds nothing: GC may take what it looked at
+        try:
+            estimates = estimate_costs(self, plans, store)
+        finally:
+            manifest.release()  # a plan holds nothing: GC may take what it looked at
         builder = ReportBuilder(self.name)
         listeners: list[Listener] = [builder, *self._listeners]
-        self._plan_events(plans, lambda e: self._emit(listeners, e))
+        self._plan_events(plans, lambda e: self._emit(listeners, e), estimates)
         return builder.report(planned=True)
 
     def run(self, use_cache: bool = True, parameters: Mapping[str, Any] | None = None,
@@ -307,7 +314,7 @@ class Pipeline:
             outcome = executor.outcomes.get(name)
             event = finished_event(self.name, name, plan, executor.channels[name], outcome,
                                    failed=name == failed, message=message,
-                                   tokens_saved=self._tokens_saved(plan, executor))
+                                   **self._saved_by_hit(plan, executor))
             emit(event)
             upstream = tuple(plans[p].key for p in self.dag.pred[name])
             records.append(RunRecord(self.name, name, plan.key, plan.description,
@@ -352,15 +359,19 @@ class Pipeline:
         bundle: Any = CacheGraph(self)._repr_mimebundle_(**kwargs)
         return bundle
 
-    def _tokens_saved(self, plan: StepPlan, executor: Executor) -> int:
-        """What a step reused whole cost in tokens (LLM tasks know it from their rows)."""
-        counter = getattr(self.steps[plan.name], "tokens_in", None)
-        if plan.status != "hit" or not callable(counter):
-            return 0
+    def _saved_by_hit(self, plan: StepPlan, executor: Executor) -> dict[str, Any]:
+        """What a step reused whole cost, in tokens and money (LLM tasks know it from
+        their rows' statistics)."""
+        step = self.steps[plan.name]
+        if plan.status != "hit" or not callable(getattr(step, "tokens_in", None)):
+            return {}
         try:
-            return int(counter(executor.channels[plan.name].all_rows()))
+            table = executor.channels[plan.name].all_rows()
         except CorruptSegmentError:
-            return 0
+            return {}
+        cost_in = getattr(step, "cost_in", None)
+        return {"tokens_saved": int(step.tokens_in(table)),  # type: ignore[attr-defined]
+                "cost_saved": cost_in(table) if callable(cost_in) else None}
 
     def __repr__(self) -> str:
         edges = ", ".join(f"{a} >> {b}" for a, b in self.dag.edges)

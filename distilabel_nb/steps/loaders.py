@@ -38,6 +38,10 @@ class LoadDataFromDicts(GeneratorStep):
         later = set().union(*self.data) - set(first)  # C speed, even for millions of rows
         return first + sorted(later)
 
+    def plan_rows(self) -> pa.Table:
+        """Every row, cheaply and without side effects: a plan estimates from them."""
+        return self._table()
+
     def _table(self) -> pa.Table:
         """The rows as a table, converted once per content of ``data``.
 

@@ -17,6 +17,9 @@ const FIELDS = [
   ["batches", "batches reused"],
   ["tokens_used", "tokens used"],
   ["tokens_saved", "tokens saved"],
+  ["estimate", "plan: would send"],
+  ["cost_used", "cost"],
+  ["cost_saved", "cost saved"],
   ["signature", "signature"],
 ];
 
@@ -46,6 +49,8 @@ function formatField(key, d) {
       return d.batches_reused && d.batches_total ? `${d.batches_reused}/${d.batches_total}` : "";
     case "tokens_used": case "tokens_saved":
       return value ? Number(value).toLocaleString() : "";
+    case "cost_used": case "cost_saved":
+      return value ? `$${Number(value).toPrecision(3)}` : "";
     default: return value === undefined || value === null ? "" : String(value);
   }
 }

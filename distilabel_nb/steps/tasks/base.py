@@ -17,6 +17,7 @@ cached, and ``failed_rows`` tells the executor not to commit their batch.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -136,19 +137,59 @@ class Task(Step):
     def tokens_in(self, table: pa.Table) -> int:
         """The tokens the rows of an output table cost (from ``statistics_<step>``): what a
         batch-level cache hit on this step saved."""
+        return sum(self._token_parts(table))
+
+    def cost_in(self, table: pa.Table) -> float | None:
+        """The money the rows of an output table cost (None without a price)."""
+        return self.llm.cost(*self._token_parts(table))
+
+    def _token_parts(self, table: pa.Table) -> tuple[int, int]:
         if METADATA not in table.column_names:
-            return 0
+            return 0, 0
         column = table.column(METADATA)
         name = f"statistics_{self.name}"
         if not pa.types.is_struct(column.type) or column.type.get_field_index(name) < 0:
-            return 0
-        total = 0
+            return 0, 0
+        totals = [0, 0]
         for chunk in column.chunks:
             stats = chunk.field(name)
-            for part in ("input_tokens", "output_tokens"):
-                values = stats.field(part).to_pylist()
-                total += sum(v for v in values if v)
-        return total
+            for i, part in enumerate(("input_tokens", "output_tokens")):
+                totals[i] += sum(v for v in stats.field(part).to_pylist() if v)
+        return totals[0], totals[1]
+
+    # -- estimate (plan) -----------------------------------------------------------------
+    def estimate(self, tables: list[pa.Table], signature: str, rows_dir: Any,
+                 use_cache: bool = True) -> dict[str, Any]:
+        """What running over ``tables`` would send: the rows the row cache in ``rows_dir``
+        lacks (all of them when ``use_cache`` is False), their prompt tokens
+        (``llm.count_tokens``), their answers' tokens (the mean of this step's cached
+        answers when there are any, else ``llm.expected_output_tokens()``), and the cost.
+        """
+        table = self._input_table(tables)
+        columns = self.key_columns(table.column_names)
+        rows = table.select(columns).to_pylist()
+        todo = {row_key(row): row for row in rows}  # duplicates are sent once
+        mean_output: float | None = None
+        if use_cache and pathlib.Path(rows_dir, "rows.sqlite").exists():
+            with RowCache(rows_dir) as cache:
+                cached = cache.get_many(signature, list(todo))
+                mean_output = cache.output_tokens_mean(signature)
+            todo = {key: row for key, row in todo.items() if key not in cached}
+        input_tokens = sum(self.llm.count_tokens(self.format_input(row))
+                           for row in todo.values())
+        per_answer = mean_output if mean_output is not None else \
+            self.llm.expected_output_tokens()
+        output_tokens = round(per_answer * len(todo))
+        return {"rows_to_send": len(todo), "est_input_tokens": input_tokens,
+                "est_output_tokens": output_tokens,
+                "est_cost": self.llm.cost(input_tokens, output_tokens)}
+
+    def _input_table(self, tables: list[pa.Table]) -> pa.Table:
+        """One table of input rows under this step's own column names."""
+        inverse = {data: own for own, data in self.input_mappings.items()}
+        if len(tables) == 1:
+            return rename_columns(tables[0], inverse)
+        return _join(tables, inverse)
 
     # -- running -----------------------------------------------------------------------
     def process(self, *inputs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -157,10 +198,7 @@ class Task(Step):
         yield self._run_table(table).to_pylist()
 
     def run_batch(self, tables: list[pa.Table]) -> pa.Table:
-        inverse = {data: own for own, data in self.input_mappings.items()}
-        table = rename_columns(tables[0], inverse) if len(tables) == 1 else \
-            _join(tables, inverse)
-        output = self._run_table(table)
+        output = self._run_table(self._input_table(tables))
         output = rename_columns(output, self.input_mappings)
         return rename_columns(output, self.output_mappings)
 
@@ -185,7 +223,8 @@ class Task(Step):
         fresh = dict(zip(todo, self._generate(chats, list(todo), signature), strict=True)) \
             if chats else {}
         generations: list[Generation] = []
-        reused = tokens_saved = 0
+        reused = 0
+        saved = TokenTally()
         for key in keys:
             if key in fresh:
                 generations.append(fresh[key])
@@ -193,18 +232,26 @@ class Task(Step):
             value, input_tokens, output_tokens = cached.get(key) or ({"text": None}, 0, 0)
             generations.append(Generation(value.get("text"), input_tokens, output_tokens))
             reused += 1
-            tokens_saved += input_tokens + output_tokens
-            self.tokens.input_saved += input_tokens
-            self.tokens.output_saved += output_tokens
-        for generation in fresh.values():
-            self.tokens.input_used += generation.input_tokens
-            self.tokens.output_used += generation.output_tokens
-        if self.context is not None:
-            failed = sum(1 for g in fresh.values() if g.error is not None)
-            self.context.count(reused=reused, computed=n - reused, failed=failed,
-                               tokens_used=sum(g.tokens for g in fresh.values()),
-                               tokens_saved=tokens_saved)
+            saved.input_saved += input_tokens
+            saved.output_saved += output_tokens
+        used = TokenTally(sum(g.input_tokens for g in fresh.values()),
+                          sum(g.output_tokens for g in fresh.values()))
+        self._tally(used, saved, reused=reused, computed=n - reused,
+                    failed=sum(1 for g in fresh.values() if g.error is not None))
         return self._build_output(table, rows, generations, every)
+
+    def _tally(self, used: TokenTally, saved: TokenTally, reused: int, computed: int,
+               failed: int) -> None:
+        """Count one batch's tokens and money (spent now, saved by the row cache)."""
+        self.tokens.input_used += used.input_used
+        self.tokens.output_used += used.output_used
+        self.tokens.input_saved += saved.input_saved
+        self.tokens.output_saved += saved.output_saved
+        if self.context is not None:
+            self.context.count(reused=reused, computed=computed, failed=failed,
+                               tokens_used=used.used, tokens_saved=saved.saved)
+            self.context.add_cost(self.llm.cost(used.input_used, used.output_used),
+                                  self.llm.cost(saved.input_saved, saved.output_saved))
 
     def _generate(self, chats: list[ChatType], keys: list[str],
                   signature: str | None) -> list[Generation]:

@@ -1,0 +1,66 @@
+"""Money per LLM step after a run: spent, saved by the row cache and by a full hit."""
+
+from __future__ import annotations
+
+import pytest
+
+from distilabel_nb import Pipeline
+from distilabel_nb.llms import OpenAILLM, token_costs
+from distilabel_nb.notebook.views import node_money
+from distilabel_nb.steps import LoadDataFromDicts
+from distilabel_nb.steps.tasks import TextGeneration
+from tests.openai_server import OpenAIServer, answer_for
+
+pytest.importorskip("openai")
+PRICE_IN, PRICE_OUT = 3.0, 12.0  # per million tokens
+
+
+def build(cache_dir, base_url, n):
+    with Pipeline(name="money", cache_dir=cache_dir) as pipeline:
+        load = LoadDataFromDicts(name="load", data=[{"instruction": f"say {i}"}
+                                                    for i in range(n)])
+        gen = TextGeneration(name="gen", llm=OpenAILLM(
+            model="m", base_url=base_url, api_key="k",
+            price_per_million_input_tokens=PRICE_IN, price_per_million_output_tokens=PRICE_OUT))
+        load >> gen
+    return pipeline
+
+
+def cost_of(rows):
+    """What the test server's answers to these rows cost (it counts words as tokens)."""
+    tokens_in = sum(len(f"say {i}".split()) for i in rows)
+    tokens_out = sum(len(answer_for(f"say {i}", {}).split()) for i in rows)
+    return (tokens_in * PRICE_IN + tokens_out * PRICE_OUT) / 1e6
+
+
+def test_money_spent_and_saved_per_step(cache_dir):
+    with OpenAIServer() as server:
+        first = build(cache_dir, server.base_url, 6)
+        first.run(progress=False)
+        grown = build(cache_dir, server.base_url, 9)
+        grown.run(progress=False)
+        again = build(cache_dir, server.base_url, 9)
+        again.run(progress=False)
+    assert first.last_run["gen"].cost_used == pytest.approx(cost_of(range(6)))
+    # 3 new rows sent, 6 from the row cache.
+    assert grown.last_run["gen"].cost_used == pytest.approx(cost_of(range(6, 9)))
+    assert grown.last_run["gen"].cost_saved == pytest.approx(cost_of(range(6)))
+    assert token_costs(grown)["gen"]["cost_saved"] == pytest.approx(cost_of(range(6)))
+    # A full hit: nothing spent, everything saved.
+    hit = again.last_run["gen"]
+    assert hit.status == "hit" and not hit.cost_used
+    assert hit.cost_saved == pytest.approx(cost_of(range(9)))
+    assert "saved $" in repr(again.last_run)
+    assert node_money(hit, planned=False) == f"${hit.cost_saved:.2g} saved"
+    assert first.last_run["load"].cost_used is None
+
+
+def test_no_price_no_money(cache_dir):
+    with OpenAIServer() as server:
+        with Pipeline(name="free", cache_dir=cache_dir) as pipeline:
+            load = LoadDataFromDicts(data=[{"instruction": "a"}])
+            gen = TextGeneration(name="gen", llm=OpenAILLM(model="m", base_url=server.base_url))
+            load >> gen
+        pipeline.run(progress=False)
+    assert pipeline.last_run["gen"].cost_used is None
+    assert node_money(pipeline.last_run["gen"], planned=False) == ""
