@@ -64,3 +64,26 @@ def test_no_price_no_money(cache_dir):
         pipeline.run(progress=False)
     assert pipeline.last_run["gen"].cost_used is None
     assert node_money(pipeline.last_run["gen"], planned=False) == ""
+
+
+def test_the_graph_shows_the_plan_estimate_and_the_money(cache_dir):
+    pytest.importorskip("anywidget")
+    from distilabel_nb.notebook.widget import CacheGraph
+
+    with OpenAIServer() as server:
+        pipeline = build(cache_dir, server.base_url, 3)
+        graph = CacheGraph(pipeline)
+        graph.plan()
+        planned = graph.nodes["gen"]["detail"], graph.details["gen"]["estimate"]
+        assert server.count == 0
+        graph.run()
+        ran = graph.nodes["gen"]["detail"], graph.details["gen"]["cost_used"]
+    assert planned[0] == f"will compute \u00b7 sends 3 ~${planned_cost(3):.2g}"
+    assert planned[1].startswith("sends 3 rows, about ")
+    assert ran[0].endswith(f"\u00b7 ${cost_of(range(3)):.2g} spent")
+    assert ran[1] == pytest.approx(cost_of(range(3)))
+
+
+def planned_cost(n):
+    """The plan's estimate for n rows "say i": 3 + 4 + 2 prompt tokens, 128 answer tokens."""
+    return n * ((3 + 4 + 2) * PRICE_IN + 128 * PRICE_OUT) / 1e6

@@ -47,7 +47,7 @@ class StepReport:
                                  self.est_output_tokens, self.est_cost)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "estimate": self.estimate}
+        return dataclasses.asdict(self)
 
 
 class RunReport(Mapping[str, StepReport]):

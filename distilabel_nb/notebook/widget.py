@@ -218,6 +218,7 @@ class CacheGraph(anywidget.AnyWidget):
         for name, view in views.items():
             report = self._builder.steps.get(name)
             entry: dict[str, Any] = report.as_dict() if report is not None else {"name": name}
+            entry["estimate"] = report.estimate if report is not None else ""
             entry.pop("key", None)
             entry["signature"] = (entry.get("signature") or "")[:12]
             if entry.get("error"):
