@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Protocol
 
+from distilabel_nb.cache.history import RunEntry
 from distilabel_nb.cache.records import RunRecord
 
 __all__ = ["Catalog", "OutputEntry", "SegmentEntry"]
@@ -89,6 +90,12 @@ class Catalog(Protocol):
 
     def runs(self, pipeline: str | None = None) -> list[RunRecord]:
         """The last run record of every step (of ``pipeline``), in the order recorded."""
+
+    def history(self, pipeline: str) -> list[RunEntry]:
+        """The pipeline's finished runs, oldest first (summaries, without steps)."""
+
+    def history_run(self, pipeline: str, run_id: str) -> RunEntry | None:
+        """One run of the history, with its steps."""
 
     def leased_keys(self) -> set[str]:
         """Keys in use by a live process."""

@@ -32,6 +32,7 @@ from typing import Any
 import xxhash
 
 from distilabel_nb.cache.catalog import OutputEntry, SegmentEntry
+from distilabel_nb.cache.history import HISTORY_SCHEMA, RunEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, CacheVersionError, CacheWarning
 from distilabel_nb.cache.records import (
     HOST,
@@ -70,7 +71,7 @@ def _sig(*fields: Any) -> str:
 
 
 _RUN_COLUMNS = ("pipeline, step, key, description, status, rows, bytes, seconds, finished, "
-                "upstream")
+                "upstream, run_id")
 
 
 def _upstream(text: str | None) -> tuple[str, ...] | None:
@@ -175,8 +176,12 @@ class Manifest:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN sig TEXT")
                 if table == "segments" and "refs" not in columns:  # before column refs
                     conn.execute("ALTER TABLE segments ADD COLUMN refs TEXT")
-            if "upstream" not in [c[1] for c in conn.execute("PRAGMA table_info(runs)")]:
+            columns = [c[1] for c in conn.execute("PRAGMA table_info(runs)")]
+            if "upstream" not in columns:
                 conn.execute("ALTER TABLE runs ADD COLUMN upstream TEXT")  # before lineage
+            if "run_id" not in columns:
+                conn.execute("ALTER TABLE runs ADD COLUMN run_id TEXT")  # before history
+            conn.executescript(HISTORY_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('cache_version', ?)",
                          (str(CACHE_VERSION),))
         except BaseException:
@@ -287,9 +292,11 @@ class Manifest:
         return gone, paths
 
     def forget_runs(self, pipeline: str, step: str | None = None) -> None:
-        """Remove the run records of a pipeline (or of one of its steps)."""
+        """Remove the run records of a pipeline, its history included (or the last run
+        record of one of its steps)."""
         if step is None:
-            self._transaction([("DELETE FROM runs WHERE pipeline=?", (pipeline,))])
+            self._transaction([("DELETE FROM runs WHERE pipeline=?", (pipeline,)),
+                               ("DELETE FROM history WHERE pipeline=?", (pipeline,))])
         else:
             self._transaction([("DELETE FROM runs WHERE pipeline=? AND step=?",
                                 (pipeline, step))])
@@ -434,16 +441,44 @@ class Manifest:
     def record_runs(self, records: Iterable[RunRecord]) -> None:
         """Record the last run of each step; the run is over, so its leases end."""
         self._transaction([
-            (f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              (r.pipeline, r.step, r.key, json.dumps(r.description, default=str), r.status,
               r.rows, r.nbytes, r.seconds, r.finished,
-              None if r.upstream is None else json.dumps(list(r.upstream))))
+              None if r.upstream is None else json.dumps(list(r.upstream)), r.run_id))
             for r in records
         ])
         self.release()
 
     def last_runs(self, pipeline: str) -> dict[str, RunRecord]:
         return {r.step: r for r in self.runs(pipeline)}
+
+    def record_history(self, entry: RunEntry) -> None:
+        """Keep a finished run whole in the pipeline's history."""
+        data = entry.to_json()
+        self._transaction([(
+            "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?)",
+            (entry.run_id, entry.pipeline, entry.started, entry.finished,
+             json.dumps(data["summary"], default=str),
+             json.dumps({k: data[k] for k in ("steps", "edges", "routes")}, default=str)))])
+
+    def history(self, pipeline: str) -> list[RunEntry]:
+        """The pipeline's runs, oldest first, summaries only (steps left unread)."""
+        rows = self.query("SELECT run_id, started, finished, summary FROM history "
+                          "WHERE pipeline=? ORDER BY finished, run_id", (pipeline,))
+        return [RunEntry(run_id, pipeline, started, finished, json.loads(summary))
+                for run_id, started, finished, summary in rows]
+
+    def history_run(self, pipeline: str, run_id: str) -> RunEntry | None:
+        """One run of the history, whole; None when it is not recorded."""
+        rows = self.query("SELECT started, finished, summary, steps FROM history "
+                          "WHERE pipeline=? AND run_id=?", (pipeline, run_id))
+        if not rows:
+            return None
+        started, finished, summary, steps = rows[0]
+        return RunEntry.from_json({"run_id": run_id, "pipeline": pipeline, "started": started,
+                                   "finished": finished, "summary": json.loads(summary),
+                                   **json.loads(steps)})
 
     # -- listing (the ``Catalog`` of cache administration) ----------------------------
     def runs(self, pipeline: str | None = None) -> list[RunRecord]:
@@ -452,7 +487,7 @@ class Manifest:
         if pipeline is not None:
             sql, params = sql + " WHERE pipeline=?", (pipeline,)
         return [RunRecord(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5],
-                          row[6], row[7], row[8], _upstream(row[9]))
+                          row[6], row[7], row[8], _upstream(row[9]), row[10])
                 for row in self._execute(sql + " ORDER BY rowid", params)]
 
     def outputs(self) -> dict[str, OutputEntry]:

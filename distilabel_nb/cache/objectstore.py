@@ -8,6 +8,7 @@ the state of a key is listing a prefix::
     <root>/v1/meta/keys/<key>/seg-<segment>.json       commit marker of one segment
     <root>/v1/meta/keys/<key>/done-<writer>.json       the key is complete (+ a snapshot)
     <root>/v1/meta/runs/<pipeline>/<step>.json         the last run of a step
+    <root>/v1/meta/history/<pipeline>/<run id>.json    one finished run, whole
     <root>/v1/meta/leases/<writer>.json                keys in use by a running process
     <root>/v1/meta/used/<key>.json                     when a key was last reused
 
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 import pyarrow.fs as pafs
 
 from distilabel_nb.cache.catalog import OutputEntry, SegmentEntry
+from distilabel_nb.cache.history import RunEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, CacheWarning
 from distilabel_nb.cache.manifest import Manifest
 from distilabel_nb.cache.markers import inside, intact, quote, signed, snapshot, valid
@@ -217,9 +219,14 @@ class ObjectStoreManifest(Manifest):
         return gone, paths
 
     def forget_runs(self, pipeline: str, step: str | None = None) -> None:
+        """Remove the run records of a pipeline, its history included (or the last run
+        record of one of its steps)."""
         folder = f"{self.path}/runs/{quote(pipeline)}"
         names = [f"{quote(step)}.json"] if step is not None else list(self._list(folder))
         self._delete(f"{folder}/{n}" for n in names)
+        if step is None:
+            history = f"{self.path}/history/{quote(pipeline)}"
+            self._delete(f"{history}/{n}" for n in self._list(history))
 
     def query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         msg = ("SQL queries need the SQLite manifest of a local cache; a cache on an object "
@@ -379,7 +386,8 @@ class ObjectStoreManifest(Manifest):
                                  "description": r.description, "status": r.status,
                                  "rows": r.rows, "bytes": r.nbytes, "seconds": r.seconds,
                                  "finished": r.finished, "order": order,
-                                 "upstream": None if r.upstream is None else list(r.upstream)}))
+                                 "upstream": None if r.upstream is None else list(r.upstream),
+                                 "run_id": r.run_id}))
 
         self._map(write, list(enumerate(records)))
         self.release()
@@ -399,7 +407,26 @@ class ObjectStoreManifest(Manifest):
         return [RunRecord(r["pipeline"], r["step"], r["key"], r["description"], r["status"],
                           r["rows"], r["bytes"], r["seconds"], r["finished"],
                           tuple(map(str, r["upstream"])) if isinstance(r.get("upstream"), list)
-                          else None) for r in found]
+                          else None, r.get("run_id")) for r in found]
+
+    def record_history(self, entry: RunEntry) -> None:
+        """Keep a finished run whole: one object per run."""
+        self._write(f"{self.path}/history/{quote(entry.pipeline)}/{entry.run_id}.json",
+                    signed(entry.to_json()))
+
+    def history(self, pipeline: str) -> list[RunEntry]:
+        """The pipeline's runs, oldest first (damaged records skipped)."""
+        folder = f"{self.path}/history/{quote(pipeline)}"
+        found = [r for r in self._map(self._read, [i.path for i in self._walk(folder)])
+                 if intact(r) and r.get("pipeline") == pipeline]
+        entries = [RunEntry.from_json(r, summary_only=True) for r in found]
+        return sorted(entries, key=lambda e: (e.finished, e.run_id))
+
+    def history_run(self, pipeline: str, run_id: str) -> RunEntry | None:
+        record = self._read(f"{self.path}/history/{quote(pipeline)}/{quote(run_id)}.json")
+        if not intact(record) or record.get("pipeline") != pipeline:
+            return None
+        return RunEntry.from_json(record)
 
     # -- listing (the ``Catalog`` of cache administration) -----------------------------
     def _walk(self, folder: str) -> list[pafs.FileInfo]:

@@ -79,3 +79,5 @@ class RunRecord:
     finished: float
     #: The keys of the step's predecessors in that run (None in records from before).
     upstream: tuple[str, ...] | None = None
+    #: The run (``RunEntry.run_id`` of the history) that wrote it (None before history).
+    run_id: str | None = None

@@ -13,10 +13,10 @@ import math
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from distilabel_nb.cache.describe import diff_descriptions
 from distilabel_nb.cache.layout import CACHE_VERSION
-from distilabel_nb.cache.manifest import KeyState, Manifest, RunRecord
+from distilabel_nb.cache.manifest import KeyState, Manifest
 from distilabel_nb.cache.signature import hash_value
+from distilabel_nb.engine.reasons import miss_reason
 
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
@@ -87,22 +87,6 @@ def _chunk(step: Any) -> int:
     return int(getattr(step, "input_batch_size", None) or getattr(step, "batch_size", 0) or 0)
 
 
-def _miss_reason(name: str, key: str, description: dict[str, Any],
-                 last: dict[str, RunRecord], keys: dict[str, Any], preds: list[str]) -> str:
-    record = last.get(name)
-    if record is None:
-        return "new step"
-    changes = diff_descriptions(record.description, description)
-    if changes:
-        return "; ".join(changes)
-    changed = [p for p in preds if p in last and last[p].key != keys[p][0]]
-    if changed:
-        return ", ".join(f"upstream {p!r} changed" for p in changed)
-    if record.key == key:
-        return "not in the cache (cleared, damaged, or never finished)"
-    return "upstream changed"
-
-
 def make_plan(pipeline: Pipeline, manifest: Manifest, use_cache: bool = True,
               recompute: Collection[str] = ()) -> dict[str, StepPlan]:
     keys = step_keys(pipeline)
@@ -144,7 +128,8 @@ def make_plan(pipeline: Pipeline, manifest: Manifest, use_cache: bool = True,
                 plan.reason = (f"batch size changed: {len(state.batches)} cached batches of "
                                f"{state.chunk} rows cannot be reused")
             else:
-                plan.reason = _miss_reason(name, key, description, last, keys, preds)
+                plan.reason = miss_reason(name, key, description, last,
+                                          {n: k[0] for n, k in keys.items()}, preds)
             plan.state = KeyState(key=key)
         plans[name] = plan
     return plans

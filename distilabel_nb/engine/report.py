@@ -54,8 +54,11 @@ class RunReport(Mapping[str, StepReport]):
     """What a run did (or a plan would do), per step name, in topological order."""
 
     def __init__(self, pipeline: str, steps: dict[str, StepReport], seconds: float = 0.0,
-                 error: str | None = None, planned: bool = False) -> None:
+                 error: str | None = None, planned: bool = False,
+                 run_id: str | None = None) -> None:
         self.pipeline = pipeline
+        #: The run's id in the cache's history (None for plans).
+        self.run_id = run_id
         self.steps = steps
         self.seconds = seconds
         self.error = error
@@ -136,10 +139,12 @@ class ReportBuilder:
         self.error: str | None = None
         self.started = 0.0
         self.finished = 0.0
+        self.run_id: str | None = None
 
     def __call__(self, event: RunEvent) -> None:
         if event.kind == "run_started":
             self.started = event.time
+            self.run_id = event.extra.get("run_id")
         elif event.kind == "run_finished":
             self.finished = event.time
             self.error = event.message
@@ -161,4 +166,5 @@ class ReportBuilder:
 
     def report(self, planned: bool = False) -> RunReport:
         seconds = max(0.0, self.finished - self.started)
-        return RunReport(self.pipeline, dict(self.steps), seconds, self.error, planned)
+        return RunReport(self.pipeline, dict(self.steps), seconds, self.error, planned,
+                         None if planned else self.run_id)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from distilabel_nb.cache.history import new_run_id
 from distilabel_nb.cache.layout import CacheWarning, cache_root, version_dir
 from distilabel_nb.cache.manifest import Manifest, RunRecord
 from distilabel_nb.cache.signature import hash_value
@@ -24,6 +25,7 @@ from distilabel_nb.engine.executor import Executor
 from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan, make_plan, step_keys
 from distilabel_nb.engine.report import ReportBuilder, RunReport
+from distilabel_nb.engine.runlog import history_entry
 from distilabel_nb.pipeline.context import reset_current_pipeline, set_current_pipeline
 from distilabel_nb.pipeline.dag import DAG
 from distilabel_nb.pipeline.validate import apply_parameters, validate
@@ -150,8 +152,9 @@ class Pipeline:
                 warnings.warn(f"a run listener failed: {error!r}", RuntimeWarning, stacklevel=2)
 
     def _plan_events(self, plans: dict[str, StepPlan], emit: Listener,
-                     estimates: Mapping[str, CostEstimate] | None = None) -> None:
-        emit(RunEvent("run_started", self.name))
+                     estimates: Mapping[str, CostEstimate] | None = None,
+                     run_id: str | None = None) -> None:
+        emit(RunEvent("run_started", self.name, extra={"run_id": run_id} if run_id else {}))
         for name, plan in plans.items():
             estimate = (estimates or {}).get(name)
             emit(RunEvent("step_planned", self.name, name, plan.status, plan.reason,  # type: ignore[arg-type]
@@ -287,7 +290,8 @@ class Pipeline:
         def emit(event: RunEvent) -> None:
             self._emit(all_listeners, event)
 
-        self._plan_events(plans, emit)
+        run_id = new_run_id()
+        self._plan_events(plans, emit, run_id=run_id)
         executor = Executor(self, plans, store, manifest, emit, backend)
         executor.fail_fast = fail_fast
         try:
@@ -319,9 +323,16 @@ class Pipeline:
             upstream = tuple(plans[p].key for p in self.dag.pred[name])
             records.append(RunRecord(self.name, name, plan.key, plan.description,
                                      event.status or plan.status, event.rows_done,
-                                     event.extra["bytes"], event.seconds, now, upstream))
+                                     event.extra["bytes"], event.seconds, now, upstream,
+                                     builder.run_id))
         manifest.record_runs(records)
         manifest.touch(plan.key for plan in plans.values() if plan.status == "hit")
+        if builder.run_id is not None:  # before run_finished: its listeners may read it
+            routes = {(source, target): router.label for source, router in self.routers.items()
+                      for target in router.targets}
+            manifest.record_history(history_entry(
+                builder.run_id, self.name, plans, builder.steps, self.dag.pred,
+                self.dag.leaves(), routes, builder.started, time.time(), message))
         emit(RunEvent("run_finished", self.name, message=message))
         self.last_run = builder.report()
 
