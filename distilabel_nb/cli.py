@@ -6,7 +6,9 @@
     distilabel-nb cache clear NAME [--step STEP]
     distilabel-nb cache gc [--max-size 10GB] [--older-than 30d] [--dry-run]
     distilabel-nb cache verify
+    distilabel-nb runs NAME
     distilabel-nb graph SCRIPT
+    distilabel-nb graph NAME [--run ID] [-o FILE.svg]
 
 ``--cache-dir DIR`` (before the command) picks the cache root, a folder or a URI
 (``s3://bucket/prefix?endpoint_override=host:9000``, ``gs://...``, ``file://...``, the
@@ -33,8 +35,10 @@ from distilabel_nb.cache.admin import (
     cache_verify,
     format_age,
     format_size,
+    opened,
     other_versions,
 )
+from distilabel_nb.cache.history import RunEntry, pick_run
 from distilabel_nb.cache.gc import cache_gc
 from distilabel_nb.cache.layout import CacheVersionError
 
@@ -46,9 +50,12 @@ __all__ = [
     "cache_verify",
     "format_gc",
     "format_ls",
+    "format_runs",
     "format_show",
     "main",
     "pipeline_dot",
+    "recorded_run",
+    "recorded_runs",
 ]
 
 
@@ -112,8 +119,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true",
                      help="recompute everything (fresh outputs replace the cached ones)")
 
-    graph = commands.add_parser("graph", help="print a script's pipeline as Graphviz DOT")
-    graph.add_argument("script")
+    graph = commands.add_parser(
+        "graph", help="a script's pipeline as Graphviz DOT, or a recorded run as SVG")
+    graph.add_argument("script", metavar="SCRIPT_OR_NAME",
+                       help="a Python script (prints DOT) or a pipeline name in the cache")
+    graph.add_argument("--run", default=None, metavar="ID",
+                       help="the run to draw: an id, a prefix of one, or a position "
+                            "(1 first, -1 last; the default)")
+    graph.add_argument("-o", "--output", default=None, metavar="FILE",
+                       help="write the SVG to FILE (default: standard output)")
+
+    runs = commands.add_parser("runs", help="the recorded runs of a pipeline")
+    runs.add_argument("name")
 
     cache = commands.add_parser("cache", help="inspect and manage the cache")
     actions = cache.add_subparsers(dest="action", required=True)
@@ -159,30 +176,86 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-_COLORS = {"hit": "#d1f0d8", "partial": "#fff1c2", "miss": "#ffd8b5", "failed": "#ffc9c9"}
-
-
 def pipeline_dot(pipeline: Any) -> str:
-    """A pipeline as Graphviz DOT, each step filled by what a run would do (its plan)."""
+    """A pipeline as Graphviz DOT, each step filled by what a run would do (its plan),
+    from the same graph the notebook's widget draws."""
+    from distilabel_nb.notebook.render import dag_to_dot, report_views, step_reports
+
     try:
         plan = pipeline.plan()
     except Exception:  # no usable cache: draw the steps without statuses
-        plan = {}
-    lines = [f"digraph {json.dumps(pipeline.name)} {{", "  rankdir=LR;",
-             '  node [shape=box, style="rounded,filled", fontname="Helvetica"];']
-    for name in pipeline.steps:
-        step = plan.get(name)
-        status = step.status if step is not None else "?"
-        label = f"{name}\\n{status}" if step is not None else name
-        color = _COLORS.get(status, "#ffffff")
-        lines.append(f"  {json.dumps(name)} [label=\"{label}\", fillcolor=\"{color}\"];")
-    lines += [f"  {json.dumps(a)} -> {json.dumps(b)};" for a, b in pipeline.dag.edges]
-    return "\n".join([*lines, "}"])
+        plan = None
+    nodes = list(pipeline.dag.nodes)
+    routes = {(source, target): router.label for source, router in pipeline.routers.items()
+              for target in router.targets}
+    views = report_views(nodes, step_reports(plan), planned=True)
+    return dag_to_dot(nodes, list(pipeline.dag.edges), routes=routes, views=views)
+
+
+def recorded_runs(root: str | os.PathLike[str] | None, name: str) -> list[RunEntry]:
+    """The runs of pipeline ``name`` recorded in the cache at ``root``, oldest first."""
+    with opened(root) as cache:
+        if cache is None:
+            msg = f"no cache at {cache_location(root)}"
+            raise KeyError(msg)
+        return cache[0].history(name)
+
+
+def recorded_run(root: str | os.PathLike[str] | None, name: str, wanted: str) -> RunEntry:
+    """One recorded run of ``name``, whole: ``wanted`` is an id, a prefix or a position."""
+    entries = recorded_runs(root, name)
+    if not entries:
+        msg = (f"no runs of pipeline {name!r} are recorded in {cache_location(root)} "
+               "(runs are recorded from this version on; `distilabel-nb cache ls` lists "
+               "the pipelines)")
+        raise KeyError(msg)
+    entry = pick_run(entries, wanted)
+    with opened(root) as cache:
+        found = cache[0].history_run(name, entry.run_id) if cache is not None else None
+    if found is None:
+        msg = f"run {entry.run_id} of {name!r} vanished or is damaged"
+        raise KeyError(msg)
+    return found
+
+
+def format_runs(entries: list[RunEntry]) -> str:
+    head = ["#", "run", "finished", "statuses", "seconds", "rows", "tokens", "saved"]
+    rows = []
+    for i, e in enumerate(entries, 1):
+        statuses = " ".join(f"{n} {s}" for s, n in e.statuses.items())
+        rows.append([str(i), e.run_id, format_age(e.finished), statuses + (
+            " (error)" if e.error else ""), f"{e.seconds:.2f}", f"{e.summary.get('rows', 0):,}",
+            f"{e.summary.get('tokens_used', 0):,}", f"{e.summary.get('tokens_saved', 0):,}"])
+    return _table(head, rows, right={0, 4, 5, 6, 7})
 
 
 def _graph(args: argparse.Namespace) -> int:
-    for pipeline in _load_script(args.script, args.cache_dir):
-        print(pipeline_dot(pipeline))
+    if os.path.isfile(args.script):
+        for pipeline in _load_script(args.script, args.cache_dir):
+            print(pipeline_dot(pipeline))
+        return 0
+    from distilabel_nb.notebook.render import render_svg
+
+    svg = render_svg(recorded_run(args.cache_dir, args.script, args.run or "-1"))
+    if args.output is None:
+        print(svg)
+    else:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(svg)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    entries = recorded_runs(args.cache_dir, args.name)
+    if args.json:
+        print(json.dumps([{"run_id": e.run_id, "started": e.started, "finished": e.finished,
+                           **e.summary} for e in entries], default=str))
+    elif entries:
+        print(format_runs(entries))
+    else:
+        print(f"no runs of pipeline {args.name!r} are recorded in "
+              f"{cache_location(args.cache_dir)}")
     return 0
 
 
@@ -228,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "graph":
             return _graph(args)
+        if args.command == "runs":
+            return _runs(args)
         return _cache(args)
     except (KeyError, ValueError, CacheVersionError, CacheLocationError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

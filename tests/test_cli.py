@@ -165,3 +165,33 @@ def test_verify_finds_damage_no_run_would_read(filled: pathlib.Path,
         assert rows == [{"x": i, "p": name, "y": 2 * i} for i in range(n)]
         statuses |= set(pipeline.last_run.statuses().values())  # type: ignore[union-attr]
     assert statuses == {"hit", "miss"}  # the damaged loader output was recomputed
+
+
+def test_runs_lists_the_recorded_runs_and_graph_draws_one(
+        cache_dir: pathlib.Path, tmp_path: pathlib.Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from .test_history import build as build_story
+
+    build_story(cache_dir, rows=10).run(progress=False)
+    build_story(cache_dir, rows=10, style="detailed").run(progress=False)
+    code, out, _ = cli(capsys, "--cache-dir", str(cache_dir), "runs", "story")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["#", "run", "finished", "statuses"]
+    assert "3 miss" in lines[1] and "1 hit 2 miss" in lines[2] and len(lines) == 3
+    code, out, _ = cli(capsys, "--cache-dir", str(cache_dir), "--json", "runs", "story")
+    listed = json.loads(out)
+    assert [r["statuses"] for r in listed] == [{"miss": 3}, {"hit": 1, "miss": 2}]
+    target = tmp_path / "first.svg"
+    code, _, _ = cli(capsys, "--cache-dir", str(cache_dir), "graph", "story",
+                     "--run", listed[0]["run_id"][:-2], "-o", str(target))
+    first = target.read_text()
+    assert code == 0 and first.count('data-status="miss"') == 3
+    code, last, _ = cli(capsys, "--cache-dir", str(cache_dir), "graph", "story")
+    assert code == 0 and last.count('data-status="miss"') == 2
+    assert 'data-step="load" data-status="hit"' in last
+    assert "style changed" in last      # the reason is each node's tooltip
+    code, _, err = cli(capsys, "--cache-dir", str(cache_dir), "graph", "story", "--run", "7")
+    assert code == 1 and "no run #7: 2 runs are recorded" in err
+    code, out, _ = cli(capsys, "--cache-dir", str(cache_dir), "runs", "nothing")
+    assert code == 0 and "no runs of pipeline 'nothing'" in out

@@ -42,6 +42,7 @@ __all__ = [
     "format_age",
     "format_size",
     "open_cache",
+    "opened",
     "other_versions",
     "parse_age",
     "parse_size",

@@ -54,7 +54,8 @@ class RunEntry:
     summary: dict[str, Any]
     steps: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     edges: tuple[tuple[str, str], ...] = ()
-    routes: dict[str, str] = dataclasses.field(default_factory=dict)  # "src->dst": label
+    #: Edges a routing function feeds: (source, target, the function's label).
+    routes: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -73,7 +74,7 @@ class RunEntry:
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "pipeline": self.pipeline, "started": self.started,
                 "finished": self.finished, "summary": self.summary, "steps": self.steps,
-                "edges": [list(e) for e in self.edges], "routes": self.routes}
+                "edges": [list(e) for e in self.edges], "routes": [list(r) for r in self.routes]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], summary_only: bool = False) -> RunEntry:
@@ -81,7 +82,7 @@ class RunEntry:
         return cls(str(data["run_id"]), str(data["pipeline"]), float(data["started"]),
                    float(data["finished"]), dict(data.get("summary") or {}), steps,
                    tuple((str(a), str(b)) for a, b in data.get("edges") or ()),
-                   dict(data.get("routes") or {}))
+                   tuple((str(a), str(b), str(c)) for a, b, c in data.get("routes") or ()))
 
 
 _COUNTED = ("rows_reused", "rows_computed", "tokens_used", "tokens_saved", "bytes")

@@ -34,4 +34,4 @@ def history_entry(run_id: str, pipeline: str, plans: Mapping[str, StepPlan],
     edges = tuple((p, name) for name in plans for p in preds[name])
     summary = summarize(steps, leaves, finished - started, error)
     return RunEntry(run_id, pipeline, started, finished, summary, steps, edges,
-                    {f"{a}->{b}": label for (a, b), label in routes.items()})
+                    tuple((a, b, label) for (a, b), label in routes.items()))

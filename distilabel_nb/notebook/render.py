@@ -14,18 +14,28 @@ import functools
 import html
 import re
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
+from typing import Any
+
+import graphviz
+
+from distilabel_nb.cache.history import RunEntry
+from distilabel_nb.engine.report import StepReport
+from distilabel_nb.notebook.views import node_detail
 
 __all__ = [
+    "COMPARE_STATUSES",
     "STATUSES",
     "STYLES",
     "GraphvizNotFoundError",
     "NodeView",
     "dag_to_dot",
+    "draw_svg",
     "layout_svg",
     "render_svg",
+    "report_views",
+    "step_reports",
 ]
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -48,7 +58,15 @@ STYLES: dict[str, dict[str, str]] = {
              "accent": "#0969da", "label": "miss (computed)"},
     "failed": {"fill": "#ffebe9", "stroke": "#cf222e", "text": "#82071e",
                "accent": "#cf222e", "label": "failed"},
+    # Two runs compared: what each step's key did between them.
+    "same": {"fill": "#f6f8fa", "stroke": "#afb8c1", "text": "#57606a",
+             "accent": "#6e7781", "label": "unchanged"},
+    "changed": {"fill": "#fff1e5", "stroke": "#bc4c00", "text": "#24292f",
+                "accent": "#953800", "label": "changed"},
+    "added": {"fill": "#ddf4ff", "stroke": "#0969da", "text": "#24292f",
+              "accent": "#0969da", "label": "new step"},
 }
+COMPARE_STATUSES = ("same", "changed", "added")
 
 _FONT = "-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif"
 _CSS = """
@@ -79,36 +97,45 @@ class NodeView:
     progress: float | None = None   # 0..1 while running
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def dag_to_dot(nodes: Iterable[str], edges: Iterable[tuple[str, str]],
-               rankdir: str = "LR", routes: Mapping[tuple[str, str], str] | None = None
-               ) -> str:
-    """The DOT source of the layout; nodes are ``n0, n1, ...`` in the order given. Edges
-    in ``routes`` (a routing function sends only some batches along them) are dashed and
-    titled with the function."""
+def _digraph(nodes: Iterable[str], edges: Iterable[tuple[str, str]], rankdir: str = "LR",
+              routes: Mapping[tuple[str, str], str] | None = None,
+              views: Mapping[str, NodeView] | None = None) -> graphviz.Digraph:
+    """The graph as a ``graphviz.Digraph``; nodes are ``n0, n1, ...`` in the order given.
+    Without ``views`` labels are names only (the layout the SVG is drawn on); with them,
+    each node is filled by its status, for DOT read on its own."""
     ids = {name: f"n{i}" for i, name in enumerate(nodes)}
-    lines = [
-        "digraph cache {",
-        f'  graph [rankdir={rankdir}, nodesep=0.3, ranksep=0.45, pad=0.15, '
-        'bgcolor="transparent"];',
-        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=13, '
-        'width=2.3, height=0.9, margin="0.2,0.1"];',
-        '  edge [color="#8c959f", arrowsize=0.7, penwidth=1.4];',
-    ]
+    graph = graphviz.Digraph(
+        "cache",
+        graph_attr={"rankdir": rankdir, "nodesep": "0.3", "ranksep": "0.45", "pad": "0.15",
+                    "bgcolor": "transparent"},
+        node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
+                   "fontsize": "13", "width": "2.3", "height": "0.9", "margin": "0.2,0.1"},
+        edge_attr={"color": "#8c959f", "arrowsize": "0.7", "penwidth": "1.4"})
     for name, node_id in ids.items():
-        # The label only sizes the box: the text is drawn after the layout.
-        lines.append(f"  {node_id} [id={node_id}, label={_quote(name + '  ')}];")
+        if views is None:  # the label only sizes the box: the text is drawn after layout
+            graph.node(node_id, label=name + "  ", id=node_id)
+            continue
+        view = views.get(name, NodeView())
+        style = STYLES.get(view.status, STYLES["pending"])
+        graph.node(node_id, label=f"{name}\n{view.detail or view.status}", id=node_id,
+                   fillcolor=style["fill"], color=style["stroke"], fontcolor=style["text"],
+                   tooltip=view.tooltip or f"{name}: {view.status}")
     routes = routes or {}
     for src, dst in edges:
         routed = routes.get((src, dst))
-        style = (f' [style=dashed, tooltip={_quote("routed by " + routed)}]'
-                 if routed is not None else "")
-        lines.append(f"  {ids[src]} -> {ids[dst]}{style};")
-    lines.append("}")
-    return "\n".join(lines)
+        if routed is None:
+            graph.edge(ids[src], ids[dst])
+        else:
+            graph.edge(ids[src], ids[dst], style="dashed", tooltip=f"routed by {routed}")
+    return graph
+
+
+def dag_to_dot(nodes: Iterable[str], edges: Iterable[tuple[str, str]],
+               rankdir: str = "LR", routes: Mapping[tuple[str, str], str] | None = None,
+               views: Mapping[str, NodeView] | None = None) -> str:
+    """The DOT source of the graph. Edges in ``routes`` (a routing function sends only
+    some batches along them) are dashed and titled with the function."""
+    return str(_digraph(nodes, edges, rankdir, routes, views).source)
 
 
 def _dot_program() -> str:
@@ -121,15 +148,16 @@ def _dot_program() -> str:
 @functools.lru_cache(maxsize=64)
 def layout_svg(dot_source: str) -> str:
     """``dot -Tsvg`` of ``dot_source`` (memoised: a layout only changes with the DAG)."""
+    _dot_program()
     try:
-        done = subprocess.run([_dot_program(), "-Tsvg"], input=dot_source.encode(),
-                              capture_output=True, timeout=30, check=False)
-    except FileNotFoundError as error:  # removed between which() and run()
+        return graphviz.pipe("dot", "svg", dot_source.encode()).decode()
+    except graphviz.ExecutableNotFound as error:  # removed between which() and pipe()
         raise GraphvizNotFoundError(_INSTALL) from error
-    if done.returncode != 0:
-        msg = f"graphviz `dot` failed: {done.stderr.decode(errors='replace').strip()}"
-        raise RuntimeError(msg)
-    return done.stdout.decode()
+    except graphviz.CalledProcessError as error:
+        stderr = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) \
+            else str(error.stderr)
+        msg = f"graphviz `dot` failed: {stderr.strip()}"
+        raise RuntimeError(msg) from error
 
 
 def _tag(name: str) -> str:
@@ -201,12 +229,14 @@ def _draw_node(group: ET.Element, name: str, view: NodeView) -> None:
             "height": "3", "rx": "1.5", "fill": style["stroke"], "class": "dnb-progress"})
 
 
-def _legend(root: ET.Element, width: float, top: float) -> tuple[float, float]:
+def _legend(root: ET.Element, width: float, top: float,
+            statuses: tuple[str, ...] = STATUSES) -> tuple[float, float]:
     """Swatches under the graph; returns the (width, height) they need."""
     group = ET.SubElement(root, _tag("g"), {"class": "dnb-legend"})
     entries = [(STYLES[s]["label"], STYLES[s]["fill"], STYLES[s]["stroke"], "")
-               for s in STATUSES]
-    entries.append(("cache off", "#ffffff", "#57606a", "3,2"))
+               for s in statuses]
+    if statuses == STATUSES:
+        entries.append(("cache off", "#ffffff", "#57606a", "3,2"))
     x, y, right = 8.0, top + 16, 0.0
     for label, fill, stroke, dash in entries:
         step = 32 + 6.0 * len(label)
@@ -226,10 +256,11 @@ def _legend(root: ET.Element, width: float, top: float) -> tuple[float, float]:
     return right, y + 8 - top
 
 
-def render_svg(nodes: list[str], edges: list[tuple[str, str]],
-               views: Mapping[str, NodeView], legend: bool = True,
-               title: str | None = None,
-               routes: Mapping[tuple[str, str], str] | None = None) -> str:
+def draw_svg(nodes: list[str], edges: list[tuple[str, str]],
+             views: Mapping[str, NodeView], legend: bool = True,
+             title: str | None = None,
+             routes: Mapping[tuple[str, str], str] | None = None,
+             legend_statuses: Iterable[str] = STATUSES) -> str:
     """The whole picture: the laid-out DAG, each node drawn from its ``NodeView``."""
     if not nodes:
         return ('<svg xmlns="http://www.w3.org/2000/svg" width="240" height="40">'
@@ -259,7 +290,7 @@ def render_svg(nodes: list[str], edges: list[tuple[str, str]],
     style.text = _CSS
     root.insert(0, style)
     if legend:
-        needed, extra = _legend(root, width, height)
+        needed, extra = _legend(root, width, height, tuple(legend_statuses))
         width = max(width, needed)
         height += extra
     root.set("viewBox", f"0 0 {width:.2f} {height:.2f}")
@@ -267,3 +298,59 @@ def render_svg(nodes: list[str], edges: list[tuple[str, str]],
     root.set("height", f"{height:.0f}pt")
     root.set("class", "dnb-graph")
     return ET.tostring(root, encoding="unicode")
+
+
+# -- the public picture: a pipeline or a recorded run, coloured by a report -------------
+def _shape(graph: Any) -> tuple[list[str], list[tuple[str, str]],
+                                dict[tuple[str, str], str], str, dict[str, bool]]:
+    """(nodes, edges, routes, title, use_cache) of a Pipeline or a history RunEntry."""
+    if isinstance(graph, RunEntry):
+        return (list(graph.steps), list(graph.edges), {(a, b): c for a, b, c in graph.routes},
+                graph.pipeline, {})
+    routes = {(source, target): router.label for source, router in graph.routers.items()
+              for target in router.targets}
+    return (list(graph.dag.nodes), list(graph.dag.edges), routes, graph.name,
+            {name: bool(step.use_cache) for name, step in graph.steps.items()})
+
+
+_REPORT_FIELDS = {f.name for f in dataclasses.fields(StepReport)}
+
+
+def step_reports(report: Any) -> dict[str, StepReport]:
+    """Per-step reports of a RunReport, a RunEntry read whole, or a mapping of them."""
+    if report is None:
+        return {}
+    if isinstance(report, RunEntry):
+        return {name: StepReport(**{k: v for k, v in fields.items() if k in _REPORT_FIELDS})
+                for name, fields in report.steps.items()}
+    return {name: r for name, r in report.items() if isinstance(r, StepReport)}
+
+
+def report_views(nodes: Iterable[str], reports: Mapping[str, StepReport],
+                 use_cache: Mapping[str, bool] | None = None,
+                 planned: bool = False) -> dict[str, NodeView]:
+    """What each node shows for a finished run (or a plan): its status, detail, reason."""
+    views: dict[str, NodeView] = {}
+    for name in nodes:
+        report = reports.get(name)
+        status = report.status if report is not None and report.status in STYLES else "pending"
+        reason = report.reason if report is not None else ""
+        views[name] = NodeView(
+            status=status,
+            detail=node_detail(status, report or StepReport(name, status, ""), planned, {}),
+            use_cache=(use_cache or {}).get(name, True),
+            tooltip=f"{name}: {status}" + (f" \u2014 {reason}" if reason else ""))
+    return views
+
+
+def render_svg(graph: Any, report: Any = None, *, legend: bool = True) -> str:
+    """The cache graph as an SVG document: ``graph`` is a ``Pipeline`` or a run of its
+    history (``RunEntry`` read whole); nodes are coloured by ``report`` (a ``RunReport``,
+    a ``RunEntry``, a mapping step -> ``StepReport``), by default the pipeline's last run
+    or the entry's own steps (no run yet: pending)."""
+    nodes, edges, routes, title, use_cache = _shape(graph)
+    if report is None:
+        report = graph if isinstance(graph, RunEntry) else getattr(graph, "last_run", None)
+    planned = bool(getattr(report, "planned", False))
+    views = report_views(nodes, step_reports(report), use_cache, planned)
+    return draw_svg(nodes, edges, views, legend=legend, title=title, routes=routes)

@@ -24,7 +24,7 @@ import traitlets
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.report import ReportBuilder, RunReport, StepReport
 from distilabel_nb.notebook import overrides
-from distilabel_nb.notebook.render import NodeView, render_svg
+from distilabel_nb.notebook.render import NodeView, draw_svg
 from distilabel_nb.notebook.views import PREVIEW_ROWS, node_detail, table_preview
 
 if TYPE_CHECKING:
@@ -377,7 +377,7 @@ class CacheGraph(anywidget.AnyWidget):
         routes = {(source, target): router.label
                   for source, router in self.pipeline.routers.items()
                   for target in router.targets}
-        return render_svg(list(self.pipeline.dag.nodes), list(self.pipeline.dag.edges),
+        return draw_svg(list(self.pipeline.dag.nodes), list(self.pipeline.dag.edges),
                           views, legend=legend, title=self.pipeline.name, routes=routes)
 
     def save(self, path: str | pathlib.Path) -> pathlib.Path:
