@@ -38,8 +38,8 @@ from distilabel_nb.cache.admin import (
     opened,
     other_versions,
 )
-from distilabel_nb.cache.history import RunEntry, pick_run
 from distilabel_nb.cache.gc import cache_gc
+from distilabel_nb.cache.history import RunEntry, pick_run
 from distilabel_nb.cache.layout import CacheVersionError
 
 __all__ = [
