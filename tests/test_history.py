@@ -147,7 +147,7 @@ def test_a_failed_run_is_kept_with_its_error(tmp_path: pathlib.Path) -> None:
         write = Style(name="write")
         load >> write >> Broken(name="count")
     with pytest.raises(Exception, match="kaboom"):
-        pipeline.run(progress=False)
+        pipeline.run(progress=False, fail_fast=True)
     (entry,) = history(tmp_path)
     assert entry.statuses.get("failed") == 1
     assert "kaboom" in whole(tmp_path, entry).steps["count"]["error"]
