@@ -76,7 +76,7 @@ def main() -> None:
     started = time.perf_counter()
     distiset = pipeline.run(use_cache=True)
     run_seconds = time.perf_counter() - started
-    table = distiset["default"]["train"]
+    table = distiset.arrow_table("default")  # the Arrow table, no datasets import
     done_at = time.time()
     rss = harness.peak_rss_mb(rss_before)
     columns = {"text": table.column("text").to_pylist()}

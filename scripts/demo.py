@@ -77,9 +77,9 @@ def main() -> None:
             print(f"\n== {title}: {time.perf_counter() - start:.2f} s")
             assert pipeline.last_run is not None
             print(pipeline.last_run.table())
-        table = distiset["default"]["train"]
-        print(f"\nresult: {table.num_rows:,} rows, columns {table.column_names}")
-        print("first row:", table.slice(0, 1).to_pylist()[0])
+        dataset = distiset["default"]["train"]  # a datasets.Dataset
+        print(f"\nresult: {dataset.num_rows:,} rows, columns {dataset.column_names}")
+        print("first row:", dataset[0])
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def test_verify_finds_damage_no_run_would_read(filled: pathlib.Path,
     statuses = set()
     for name, n in (("alpha", 200), ("beta", 3000)):
         pipeline = build(filled, name, n=n)
-        rows = pipeline.run(progress=False)["default"]["train"].to_pylist()
+        rows = pipeline.run(progress=False)["default"]["train"].to_list()
         assert rows == [{"x": i, "p": name, "y": 2 * i} for i in range(n)]
         statuses |= set(pipeline.last_run.statuses().values())  # type: ignore[union-attr]
     assert statuses == {"hit", "miss"}  # the damaged loader output was recomputed

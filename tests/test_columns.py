@@ -18,7 +18,7 @@ def test_keep_columns_selects_and_orders(cache_dir: pathlib.Path) -> None:
     with Pipeline(name="cols", cache_dir=cache_dir) as pipeline:
         load = LoadDataFromDicts(name="load", data=[{"a": 1, "b": 2, "c": 3}])
         load >> KeepColumns(name="keep", columns=["c", "a"])
-    assert pipeline.run(progress=False)["default"]["train"].to_pylist() == [{"c": 3, "a": 1}]
+    assert pipeline.run(progress=False)["default"]["train"].to_list() == [{"c": 3, "a": 1}]
 
 
 def test_expand_columns_makes_one_row_per_element(cache_dir: pathlib.Path) -> None:
@@ -27,7 +27,7 @@ def test_expand_columns_makes_one_row_per_element(cache_dir: pathlib.Path) -> No
     with Pipeline(name="cols", cache_dir=cache_dir) as pipeline:
         load = LoadDataFromDicts(name="load", data=data)
         load >> ExpandColumns(name="expand", columns={"gens": "gen", "scores": "scores"})
-    rows = pipeline.run(progress=False)["default"]["train"].to_pylist()
+    rows = pipeline.run(progress=False)["default"]["train"].to_list()
     assert rows == [{"id": 1, "scores": 1, "gen": "x"}, {"id": 1, "scores": 2, "gen": "y"},
                     {"id": 2, "scores": 3, "gen": "z"}]
 
@@ -44,5 +44,5 @@ def test_combine_outputs_merges_aligned_branches(cache_dir: pathlib.Path) -> Non
     with Pipeline(name="cols", cache_dir=cache_dir) as pipeline:
         load = LoadDataFromDicts(name="load", data=[{"q": str(i)} for i in range(120)])
         load >> [First(name="first"), Second(name="second")] >> CombineOutputs(name="combine")
-    rows = pipeline.run(progress=False)["default"]["train"].to_pylist()
+    rows = pipeline.run(progress=False)["default"]["train"].to_list()
     assert rows == [{"q": str(i), "a1": f"{i}1", "a2": f"{i}2"} for i in range(120)]

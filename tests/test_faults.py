@@ -211,7 +211,7 @@ def test_real_full_disk_on_a_small_tmpfs(tmp_path: pathlib.Path) -> None:
         _assert_consistent(disk / "cache")
         subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
         distiset = build(disk / "cache").run(progress=False)
-        assert distiset["default"]["train"].to_pylist() == want
+        assert distiset["default"]["train"].to_list() == want
         _assert_consistent(disk / "cache")
 
 

@@ -155,7 +155,7 @@ def test_collected_outputs_are_recomputed(cache_dir: pathlib.Path) -> None:
     build(cache_dir, "a").run(progress=False)
     cache_gc(cache_dir, max_size=0)
     pipeline = build(cache_dir, "a")
-    rows = pipeline.run(progress=False)["default"]["train"].to_pylist()
+    rows = pipeline.run(progress=False)["default"]["train"].to_list()
     assert rows == [{"x": i, "p": "a", "y": 2 * i} for i in range(200)]
     assert set(pipeline.last_run.statuses().values()) == {"miss"}  # type: ignore[union-attr]
 

@@ -46,13 +46,13 @@ def test_golden_v1_cache_is_a_full_hit(golden: pathlib.Path) -> None:
         warnings.simplefilter("error")
         distiset = pipeline.run(progress=False)
     assert set(pipeline.last_run.statuses().values()) == {"hit"}  # type: ignore[union-attr]
-    assert distiset["default"]["train"].to_pylist() == golden_pipeline.expected()
+    assert distiset["default"]["train"].to_list() == golden_pipeline.expected()
 
 
 def test_golden_cache_changed_step_recomputes_only_it(golden: pathlib.Path) -> None:
     pipeline = golden_pipeline.build(golden)
     pipeline.steps["shout"].mark = "?"  # type: ignore[attr-defined]
-    rows = pipeline.run(progress=False)["default"]["train"].to_pylist()
+    rows = pipeline.run(progress=False)["default"]["train"].to_list()
     assert pipeline.last_run.statuses() == {  # type: ignore[union-attr]
         "words": "hit", "shout": "miss", "rank": "miss"}
     assert rows[0]["shout"] == "ALPHA?"
@@ -88,6 +88,6 @@ def test_a_newer_layout_beside_is_ignored(golden: pathlib.Path) -> None:
     (golden / "v9").mkdir()
     (golden / "v9" / "manifest.sqlite").write_bytes(b"not for us")
     pipeline = golden_pipeline.build(golden)
-    assert pipeline.run(progress=False)["default"]["train"].to_pylist() == (
+    assert pipeline.run(progress=False)["default"]["train"].to_list() == (
         golden_pipeline.expected())
     assert (golden / "v9" / "manifest.sqlite").read_bytes() == b"not for us"

@@ -70,10 +70,10 @@ def statuses(pipeline: Pipeline) -> dict[str, str]:
 
 def test_clear_reaches_a_step_with_five_inputs(tmp_path: pathlib.Path) -> None:
     cache = tmp_path / "cache"
-    first = wide(cache).run(progress=False)["default"]["train"].to_pylist()
+    first = wide(cache).run(progress=False)["default"]["train"].to_list()
     cache_clear(cache, "wide", step="b2")
     again = wide(cache)
-    assert again.run(progress=False)["default"]["train"].to_pylist() == first
+    assert again.run(progress=False)["default"]["train"].to_list() == first
     assert statuses(again) == {"load": "hit", "b1": "hit", "b2": "miss", "b3": "hit",
                                "b4": "hit", "b5": "hit", "join": "miss"}
 

@@ -18,7 +18,7 @@ def run_loader(loader_kwargs: dict, cache_dir: pathlib.Path, cls: type = LoadDat
                ) -> list[dict]:
     with Pipeline(name="loaders", cache_dir=cache_dir) as pipeline:
         cls(name="load", **loader_kwargs)
-    return pipeline.run(progress=False)["default"]["train"].to_pylist()
+    return pipeline.run(progress=False)["default"]["train"].to_list()
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
@@ -86,13 +86,13 @@ def test_rows_edited_in_place_between_runs_are_the_new_rows(cache_dir: pathlib.P
     data = [dict(row) for row in ROWS]
     with Pipeline(name="in-place", cache_dir=cache_dir) as pipeline:
         load = LoadDataFromDicts(name="load", data=data, batch_size=10)
-    assert pipeline.run(progress=False)["default"]["train"].to_pylist() == ROWS
+    assert pipeline.run(progress=False)["default"]["train"].to_list() == ROWS
     data[3]["text"] = "edited"
-    edited = pipeline.run(progress=False)["default"]["train"].to_pylist()
+    edited = pipeline.run(progress=False)["default"]["train"].to_list()
     assert edited[3]["text"] == "edited" and edited[:3] == ROWS[:3]
     assert pipeline.last_run is not None and pipeline.last_run["load"].status == "miss"
     data[3]["text"] = ROWS[3]["text"]
-    assert pipeline.run(progress=False)["default"]["train"].to_pylist() == ROWS
+    assert pipeline.run(progress=False)["default"]["train"].to_list() == ROWS
     assert pipeline.last_run["load"].status == "hit"
     assert load.data is data
 
@@ -107,9 +107,9 @@ def test_dates_and_date_like_text_keep_their_types(cache_dir: pathlib.Path) -> N
     with Pipeline(name="dates", cache_dir=cache_dir) as pipeline:
         load = LoadDataFromDicts(name="load", data=[{"d": moment.isoformat(), "x": None}])
     text = pipeline.run(progress=False)["default"]["train"]
-    assert text.schema.field("d").type == pa.string()
+    assert text.data.table.schema.field("d").type == pa.string()
     load.data = [{"d": moment, "x": None}]
     dates = pipeline.run(progress=False)["default"]["train"]
     assert pipeline.last_run is not None and pipeline.last_run["load"].status == "miss"
-    assert dates.schema.field("d").type == pa.timestamp("us")
-    assert dates.column("d").to_pylist() == [moment]
+    assert dates.data.table.schema.field("d").type == pa.timestamp("us")
+    assert dates["d"][:] == [moment]

@@ -68,8 +68,8 @@ def build(cache: str, name: str, n: int = 200) -> Pipeline:
 def run(cache: str, name: str, n: int = 200) -> Pipeline:
     pipeline = build(cache, name, n)
     result = pipeline.run(progress=False)
-    assert result["b"]["train"].column("z").to_pylist() == [2 * i + 1 for i in range(n)]
-    assert result["c"]["train"].column("w").to_pylist() == [-i for i in range(n)]
+    assert result["b"]["train"]["z"][:] == [2 * i + 1 for i in range(n)]
+    assert result["c"]["train"]["w"][:] == [-i for i in range(n)]
     return pipeline
 
 

@@ -160,7 +160,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 
 def rows(distiset: Any) -> list[dict[str, Any]]:
-    return distiset["default"]["train"].to_pylist()
+    return distiset["default"]["train"].to_list()
 
 
 def statuses(pipeline: Any) -> dict[str, str]:

@@ -99,7 +99,7 @@ def forget_memory() -> None:
 
 def result(pipeline: Pipeline, **options: Any) -> dict[str, list[dict[str, Any]]]:
     distiset = pipeline.run(progress=False, **options)
-    tables = {name: distiset[name]["train"] for name in distiset}
+    tables = {name: distiset.arrow_table(name) for name in distiset}
     return {name: [*t.schema, *t.to_pylist()] for name, t in tables.items()}
 
 
@@ -216,9 +216,9 @@ def test_each_column_is_stored_once(tmp_path: pathlib.Path,
                 name="add") >> Upper(name="upper") >> CountWords(name="count")
         return pipeline
 
-    table = chain(tmp_path / "dedup").run(progress=False)["default"]["train"]
+    table = chain(tmp_path / "dedup").run(progress=False).arrow_table("default")
     monkeypatch.setenv("DISTILABEL_NB_DEDUP", "0")
-    plain = chain(tmp_path / "plain").run(progress=False)["default"]["train"]
+    plain = chain(tmp_path / "plain").run(progress=False).arrow_table("default")
     assert table.equals(plain)
 
     def size(path: pathlib.Path) -> int:

@@ -90,7 +90,7 @@ def routes(log: list[tuple[str, int]]) -> dict[int, set[str]]:
 def test_batches_go_where_routed_and_the_rerun_is_a_full_hit(tmp_path: pathlib.Path) -> None:
     log: list[tuple[str, int]] = []
     pipeline = build(tmp_path / "cache", log)
-    rows = pipeline.run(progress=False)["default"]["train"].to_pylist()
+    rows = pipeline.run(progress=False)["default"]["train"].to_list()
     routed = routes(log)
     assert sorted(routed) == list(range(10))
     assert all(len(steps) == 2 for steps in routed.values())  # two of three, per batch
@@ -105,7 +105,7 @@ def test_batches_go_where_routed_and_the_rerun_is_a_full_hit(tmp_path: pathlib.P
         assert row["answer"] == row["i"] * {"a": 1, "b": 2, "c": 3}[row["by"]]
     log.clear()
     again = build(tmp_path / "cache", log)
-    assert again.run(progress=False)["default"]["train"].to_pylist() == rows
+    assert again.run(progress=False)["default"]["train"].to_list() == rows
     assert log == [] and set(statuses(again).values()) == {"hit"}
 
 
@@ -141,7 +141,7 @@ def test_a_changed_routed_step_reruns_alone_with_the_step_after(tmp_path: pathli
     routed_to_a = {batch for step, batch in log if step == "a"}
     log.clear()
     changed = build(tmp_path / "cache", log, a_factor=10)
-    rows = changed.run(progress=False)["default"]["train"].to_pylist()
+    rows = changed.run(progress=False)["default"]["train"].to_list()
     assert statuses(changed) == {"load": "hit", "a": "miss", "b": "hit", "c": "hit",
                                  "gather": "miss"}
     assert {batch for step, batch in log if step == "a"} == routed_to_a  # same routes

@@ -81,7 +81,7 @@ def build(cache, log, delay=0.0):
 
 
 def digest(distiset):
-    rows = distiset["default"]["train"].to_pylist()
+    rows = distiset["default"]["train"].to_list()
     return len(rows), hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 

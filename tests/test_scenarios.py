@@ -6,7 +6,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-import pyarrow as pa
+import datasets
 import pytest
 
 from distilabel_nb import Pipeline, StepFailedError, StepFailedWarning
@@ -84,9 +84,9 @@ def expected(suffix: str = "!", rows: list[dict[str, Any]] | None = None) -> lis
 
 
 def rows_of(distiset: Any, config: str = "default") -> list[dict[str, Any]]:
-    table = distiset[config]["train"]
-    assert isinstance(table, pa.Table)
-    return table.to_pylist()
+    dataset = distiset[config]["train"]
+    assert isinstance(dataset, datasets.Dataset)
+    return dataset.to_list()
 
 
 def test_cold_run_computes_everything_and_identical_rerun_computes_nothing(
@@ -467,7 +467,7 @@ with Pipeline(name="concurrent", cache_dir=sys.argv[1]) as pipeline:
     LoadDataFromDicts(name="load", data=rows, batch_size=20) >> Reverse(
         name="rev", input_batch_size=20)
 table = pipeline.run(progress=False)["default"]["train"]
-print(json.dumps(table.to_pylist()))
+print(json.dumps(table.to_list()))
 '''
 
 

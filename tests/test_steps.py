@@ -72,7 +72,7 @@ def test_subclassed_generator_and_steps_with_runtime_parameters(cache_dir: pathl
         Numbers(name="numbers", count=23, batch_size=5) >> Scale(name="scale") >> ArrowSquare(
             name="square")
     rows = pipeline.run(parameters={"scale": {"factor": 3}},
-                        progress=False)["default"]["train"].to_pylist()
+                        progress=False)["default"]["train"].to_list()
     assert rows == [{"n": i, "scaled": 3 * i, "square": i * i} for i in range(23)]
     assert Scale._fields["factor"].runtime
 

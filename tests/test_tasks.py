@@ -52,9 +52,9 @@ def test_rows_are_sent_once_and_only_new_or_changed_rows_later(tmp_path, server)
     table = pipeline.run(progress=False)["default"]["train"]
     assert server.count == 20
     assert sorted(server.prompts()) == sorted(r["instruction"] for r in prompts(20))
-    assert table.column("generation").to_pylist() == [
+    assert table["generation"][:] == [
         answer_for(r["instruction"], {"temperature": 0.7}) for r in prompts(20)]
-    assert set(table.column("model_name").to_pylist()) == {"test-model"}
+    assert set(table["model_name"][:]) == {"test-model"}
     report = pipeline.last_run
     assert report.statuses() == {"load": "miss", "gen": "miss"}
     assert report["gen"].tokens_used > 0 and report["gen"].tokens_saved == 0
@@ -69,7 +69,7 @@ def test_rows_are_sent_once_and_only_new_or_changed_rows_later(tmp_path, server)
     table2 = again.run(progress=False)["default"]["train"]
     assert server.count == 0
     assert again.last_run.statuses() == {"load": "hit", "gen": "hit"}
-    assert table2.column("generation").to_pylist() == table.column("generation").to_pylist()
+    assert table2["generation"][:] == table["generation"][:]
 
     # 5 rows added: exactly the 5 new prompts are sent
     server.reset()
@@ -82,7 +82,7 @@ def test_rows_are_sent_once_and_only_new_or_changed_rows_later(tmp_path, server)
     assert gen.tokens_saved == first_tokens
     assert 0 < gen.tokens_used < first_tokens
     assert table3.num_rows == 25
-    assert table3.column("generation").to_pylist()[:20] == table.column("generation").to_pylist()
+    assert table3["generation"][:][:20] == table["generation"][:]
 
     # changed temperature: every row is sent again
     server.reset()
@@ -91,7 +91,7 @@ def test_rows_are_sent_once_and_only_new_or_changed_rows_later(tmp_path, server)
     assert sorted(server.prompts()) == sorted(r["instruction"] for r in prompts(20))
     gen = hotter.last_run["gen"]
     assert gen.status == "miss" and "temperature" in gen.reason
-    assert table4.column("generation").to_pylist()[0].endswith("(t=0.2)")
+    assert table4["generation"][:][0].endswith("(t=0.2)")
 
 
 def test_failed_rows_are_none_then_only_they_are_retried(tmp_path, server):
@@ -99,10 +99,10 @@ def test_failed_rows_are_none_then_only_they_are_retried(tmp_path, server):
     pipeline = build(tmp_path, server, prompts(20))
     table = pipeline.run(progress=False)["default"]["train"]
     assert server.count == 20
-    generations = table.column("generation").to_pylist()
+    generations = table["generation"][:]
     failed = [i for i, g in enumerate(generations) if g is None]
     assert failed == [3, 11]
-    metadata = table.column("distilabel_metadata").to_pylist()
+    metadata = table["distilabel_metadata"][:]
     assert "500" in metadata[3]["error_gen"] and metadata[4]["error_gen"] is None
     assert API_KEY not in metadata[3]["error_gen"]
     assert pipeline.last_run["gen"].status == "failed"
@@ -114,7 +114,7 @@ def test_failed_rows_are_none_then_only_they_are_retried(tmp_path, server):
     again = build(tmp_path, server, prompts(20))
     table2 = again.run(progress=False)["default"]["train"]
     assert sorted(server.prompts()) == ["question number 11", "question number 3"]
-    assert None not in table2.column("generation").to_pylist()
+    assert None not in table2["generation"][:]
     assert again.last_run["gen"].status == "partial"
     assert again.last_run["gen"].rows_computed == 2
 
@@ -131,7 +131,7 @@ def test_transient_errors_are_retried_by_the_client(tmp_path, server):
     server.fail_status = 429
     pipeline = build(tmp_path, server, prompts(4), max_retries=3)
     table = pipeline.run(progress=False)["default"]["train"]
-    assert None not in table.column("generation").to_pylist()
+    assert None not in table["generation"][:]
     assert server.prompt_counts()["question number 1"] == 3
     assert pipeline.last_run["gen"].status == "miss"
 
@@ -201,7 +201,7 @@ def test_editing_a_later_step_reuses_every_llm_call(tmp_path, server):
     assert server.count == 0
     assert pipeline.last_run.statuses() == {
         "load": "hit", "gen": "hit", "shout": "miss", "keep": "miss"}
-    assert table.column("shout").to_pylist()[0].endswith("?!")
+    assert table["shout"][:][0].endswith("?!")
 
 
 def test_runtime_generation_kwargs_change_the_signature(tmp_path, server):
@@ -234,7 +234,7 @@ def test_system_prompt_and_template(tmp_path, server):
     messages = server.requests[0]["messages"]
     assert messages == [{"role": "system", "content": "You translate."},
                         {"role": "user", "content": "Translate to English: bonjour"}]
-    assert table.column("generation").to_pylist() == [
+    assert table["generation"][:] == [
         "answer to: Translate to English: bonjour"]
 
 
@@ -246,7 +246,7 @@ def test_chat_generation(tmp_path, server):
                              llm=OpenAILLM(model="m", base_url=server.base_url, api_key="k"))
         load >> gen
     table = pipeline.run(progress=False)["default"]["train"]
-    assert table.column("generation").to_pylist() == [f"answer to: hi {i}" for i in range(3)]
+    assert table["generation"][:] == [f"answer to: hi {i}" for i in range(3)]
     server.reset()
     pipeline.run(progress=False)
     assert server.count == 0
@@ -278,7 +278,7 @@ def test_custom_task_and_offline_llm_costs(tmp_path):
 
     first = make(4)
     table = first.run(progress=False)["default"]["train"]
-    assert all(isinstance(r, int) for r in table.column("rating").to_pylist())
+    assert all(isinstance(r, int) for r in table["rating"][:])
     costs = token_costs(first)["rate"]
     assert costs["tokens_used"] > 0 and costs["cost_used"] > 0
     second = make(6)
@@ -304,7 +304,7 @@ def test_tokens_in_a_cached_output(tmp_path):
         load = LoadDataFromDicts(data=prompts(3))
         gen = TextGeneration(name="gen", llm=OfflineLLM())
         load >> gen
-    table = pipeline.run(progress=False)["default"]["train"]
+    table = pipeline.run(progress=False).arrow_table("default")
     assert gen.tokens_in(table) == pipeline.last_run["gen"].tokens_used > 0
 
 

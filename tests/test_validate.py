@@ -39,7 +39,7 @@ def test_input_mappings_satisfy_validation_and_rename(cache_dir: pathlib.Path) -
         load = LoadDataFromDicts(name="load", data=[{"text": "a"}])
         load >> Answer(name="answer", input_mappings={"prompt": "text"},
                        output_mappings={"answer": "reply"})
-    rows = pipeline.run(progress=False)["default"]["train"].to_pylist()
+    rows = pipeline.run(progress=False)["default"]["train"].to_list()
     assert rows == [{"text": "a", "reply": "a"}]
 
 

@@ -38,7 +38,7 @@ def build(n: int, args: argparse.Namespace, cache: str) -> Pipeline:
 def timed(pipeline: Pipeline, base_url: str) -> dict[str, float]:
     before = server_count(base_url)
     start = time.perf_counter()
-    table = pipeline.run(progress=False)["default"]["train"]
+    table = pipeline.run(progress=False).arrow_table("default")
     seconds = time.perf_counter() - start
     report = pipeline.last_run["gen"]
     return {"seconds": seconds, "requests": server_count(base_url) - before,

@@ -144,8 +144,10 @@ class Executor:
     def distiset(self) -> Distiset:
         """The leaf steps' rows: one config per leaf, "default" when there is one."""
         leaves = self.pipeline.dag.leaves()
-        return Distiset({("default" if len(leaves) == 1 else leaf):
-                         {"train": self.channels[leaf].all_rows()} for leaf in leaves})
+        configs = {leaf: "default" if len(leaves) == 1 else leaf for leaf in leaves}
+        return Distiset.from_tables(
+            {configs[leaf]: self.channels[leaf].all_rows() for leaf in leaves},
+            fingerprints={configs[leaf]: self.plans[leaf].key for leaf in leaves})
 
     def _drive(self, name: str) -> None:
         for _ in self._step_task(name, block=True):

@@ -22,10 +22,15 @@ def _cell(value: Any) -> Any:
 
 
 def table_preview(table: Any, n: int = PREVIEW_ROWS) -> dict[str, Any] | None:
-    """First rows of a pyarrow Table (or a list of dicts) as {columns, rows}."""
+    """First rows of a pyarrow Table, a ``datasets.Dataset`` (or a list of dicts) as
+    {columns, rows}."""
     if table is None:
         return None
-    if hasattr(table, "slice") and hasattr(table, "to_pylist"):
+    if hasattr(table, "features") and hasattr(table, "select"):  # a datasets.Dataset
+        rows = table.select(range(min(n, len(table)))).to_list()
+        columns = list(table.column_names)
+        total = len(table)
+    elif hasattr(table, "slice") and hasattr(table, "to_pylist"):
         rows = table.slice(0, n).to_pylist()
         columns = list(table.column_names)
         total = int(table.num_rows)

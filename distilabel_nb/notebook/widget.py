@@ -267,7 +267,8 @@ class CacheGraph(anywidget.AnyWidget):
                     table = None
             if table is None and distiset is not None and name in leaves:
                 config = "default" if len(leaves) == 1 else name
-                table = distiset.get(config, {}).get("train")
+                if config in distiset:  # Arrow, without building the datasets objects
+                    table = distiset.arrow_table(config)
             try:
                 results[name] = table_preview(table)
             except Exception:  # same: odd values must not break the graph

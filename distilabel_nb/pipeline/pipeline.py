@@ -28,6 +28,7 @@ from distilabel_nb.engine.report import ReportBuilder, RunReport
 from distilabel_nb.engine.runlog import history_entry
 from distilabel_nb.pipeline.context import reset_current_pipeline, set_current_pipeline
 from distilabel_nb.pipeline.dag import DAG
+from distilabel_nb.pipeline.serialize import dump_pipeline
 from distilabel_nb.pipeline.validate import apply_parameters, validate
 from distilabel_nb.routing import RoutingBatchFunction
 from distilabel_nb.tables import concat
@@ -124,6 +125,10 @@ class Pipeline:
     def aggregated_steps_signature(self) -> str:
         """Hash of every step's signature."""
         return hash_value({name: sig for name, (_, sig, _) in step_keys(self).items()})
+
+    def dump(self, **kwargs: Any) -> dict[str, Any]:
+        """The pipeline as distilabel's ``Pipeline.dump()`` shapes it (its pipeline.yaml)."""
+        return dump_pipeline(self)
 
     # -- cache -------------------------------------------------------------------------
     def _cache(self) -> tuple[Manifest, SegmentStore]:
@@ -306,6 +311,7 @@ class Pipeline:
             self._finish(plans, executor, emit, builder, manifest, str(error), failed=error.step)
             raise error
         distiset = executor.distiset()
+        distiset.pipeline_config = self.dump()
         self._finish(plans, executor, emit, builder, manifest, None)
         return distiset
 

@@ -78,7 +78,7 @@ def write(target: pathlib.Path) -> None:
         shutil.rmtree(target)
     pipeline = build(target)
     distiset = pipeline.run(progress=False)
-    assert distiset["default"]["train"].to_pylist() == expected()
+    assert distiset["default"]["train"].to_list() == expected()
     manifest = pipeline._manifest
     assert manifest is not None
     manifest.close()
