@@ -67,7 +67,7 @@ def test_least_recently_used_goes_first(cache_dir: pathlib.Path) -> None:
     assert set(again.last_run.statuses().values()) == {"hit"}  # type: ignore[union-attr]
     # A hit counts as a use: "old" runs again (recomputed), then "new" is the oldest.
     old = build(cache_dir, "old")
-    assert old.run(progress=False)["default"]["train"].column("y").to_pylist() == [
+    assert old.run(progress=False)["default"]["train"]["y"][:] == [
         2 * i for i in range(200)]
     assert set(old.last_run.statuses().values()) == {"miss"}  # type: ignore[union-attr]
     cache_gc(cache_dir, max_size=_sizes(cache_dir)["old"])
