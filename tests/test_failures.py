@@ -54,7 +54,7 @@ def test_rows_after_a_failure_are_not_cached_downstream_and_are_recomputed(
         tmp_path: pathlib.Path, calls: CallLog) -> None:
     pipeline = _build(tmp_path, calls, fail_on={4, 8})
     with pytest.warns(StepFailedWarning) as caught:
-        rows = pipeline.run(progress=False)["default"]["train"].to_pylist()
+        rows = pipeline.run(progress=False)["default"]["train"].to_list()
     assert sorted(str(w.message).split(":")[0] for w in caught) == [
         "step 'a' failed on batch 1 (4 rows)", "step 'a' failed on batch 2 (4 rows)"]
     assert [r["b"] for r in rows] == [f"t{i}!t{i}!" for i in range(4)] + [None] * 8
@@ -67,7 +67,7 @@ def test_rows_after_a_failure_are_not_cached_downstream_and_are_recomputed(
 
     calls.clear()
     pipeline = _build(tmp_path, calls, fail_on=set())
-    rows = pipeline.run(progress=False)["default"]["train"].to_pylist()
+    rows = pipeline.run(progress=False)["default"]["train"].to_list()
     assert [r["b"] for r in rows] == [f"t{i}!t{i}!" for i in range(12)]
     assert calls.rows("a") == 8 and calls.rows("b") == 8
     assert pipeline.last_run is not None

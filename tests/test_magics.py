@@ -138,7 +138,7 @@ def test_fail_fast_stops_where_the_default_goes_on(ip: Any, cache_dir: pathlib.P
     with pytest.warns(StepFailedWarning, match=r"step 'count' failed on batch 0"):
         cell(ip, f"ff --cache-dir {cache_dir}", body)
     assert statuses(ip) == {"load": "hit", "count": "failed", "double": "failed"}
-    rows = ip.user_ns["distiset"]["default"]["train"].to_pylist()
+    rows = ip.user_ns["distiset"]["default"]["train"].to_list()
     assert [(r["n"], r["double"]) for r in rows] == [(None, None)] * 10
 
 

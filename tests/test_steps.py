@@ -85,7 +85,7 @@ def test_step_decorated_generator_with_parameters(cache_dir: pathlib.Path) -> No
 
     with Pipeline(name="kinds", cache_dir=cache_dir) as pipeline:
         Words(name="words", repeat=3)
-    assert pipeline.run(progress=False)["default"]["train"].column("word").to_pylist() == [
+    assert pipeline.run(progress=False)["default"]["train"]["word"][:] == [
         "aaa", "bbb", "ccc"]
     with Pipeline(name="kinds", cache_dir=cache_dir) as pipeline:
         Words(name="words", repeat=1)
@@ -102,7 +102,7 @@ def test_a_step_may_filter_rows_and_yield_several_lists(cache_dir: pathlib.Path)
     with Pipeline(name="kinds", cache_dir=cache_dir) as pipeline:
         LoadDataFromDicts(name="load", data=[{"n": i} for i in range(10)], batch_size=4) >> \
             EvenTwice(name="even", input_batch_size=5)
-    values = pipeline.run(progress=False)["default"]["train"].column("n").to_pylist()
+    values = pipeline.run(progress=False)["default"]["train"]["n"][:]
     assert values == [0, 2, 4, 0, 2, 4, 6, 8, 6, 8]
 
 
@@ -125,6 +125,6 @@ def test_io_bound_steps_run_in_a_thread_of_their_own(cache_dir: pathlib.Path) ->
         load = LoadDataFromDicts(name="load", data=[{"n": i} for i in range(30)], batch_size=10)
         load >> [Fetch(name="fetch"), Count(name="count")]
     distiset = pipeline.run(progress=False)
-    assert distiset["fetch"]["train"].column("fetched").to_pylist() == list(range(1, 31))
+    assert distiset["fetch"]["train"]["fetched"][:] == list(range(1, 31))
     assert threads["count"] == {threading.main_thread().name}
     assert threads["fetch"] == {"distilabel_nb:fetch"}
