@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from distilabel_nb.fields import Fielded
 from distilabel_nb.steps.base import column_names
+from distilabel_nb.steps.mappings import map_input_columns, map_output_columns
 
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
@@ -19,14 +20,16 @@ class PipelineValidationError(ValueError):
 
 
 def _output_columns(step: Any, available: list[str]) -> list[str]:
+    """The columns a step passes on, mappings applied as distilabel applies them."""
+    seen, aside = map_input_columns(available, step.input_mappings or {})
     custom = getattr(step, "output_columns", None)
     if callable(custom):
-        columns = list(custom(available))
+        columns = list(custom(seen))
     else:
         outputs = column_names(step.outputs)
-        columns = available + [c for c in outputs if c not in available]
-    mapping = step.output_mappings or {}
-    return [mapping.get(c, c) for c in columns]
+        columns = seen + [c for c in outputs if c not in seen]
+    return map_output_columns(columns, step.input_mappings or {}, step.output_mappings or {},
+                              aside)
 
 
 def validate(pipeline: Pipeline) -> dict[str, list[str]]:

@@ -18,6 +18,7 @@ from distilabel_nb.cache.source import class_code_fingerprints
 from distilabel_nb.fields import Fielded
 from distilabel_nb.pipeline.context import current_pipeline
 from distilabel_nb.routing import RoutingBatchFunction
+from distilabel_nb.steps.mappings import map_inputs, map_outputs
 from distilabel_nb.tables import rename_columns, rows_to_table
 
 if TYPE_CHECKING:
@@ -143,9 +144,9 @@ class Step(StepBase):
         return callable(getattr(self, "process_arrow", None))
 
     def run_batch(self, tables: list[pa.Table]) -> pa.Table:
-        """Run the step on one batch: mappings in, process, mappings out."""
-        inverse = {data: own for own, data in self.input_mappings.items()}
-        tables = [rename_columns(table, inverse) for table in tables]
+        """Run the step on one batch: mappings in, process, mappings out (as distilabel's
+        ``process_applying_mappings``)."""
+        tables, aside = map_inputs(tables, self.input_mappings)
         if self.has_arrow_path():
             output = self.process_arrow(*tables)  # type: ignore[attr-defined]
         else:
@@ -154,8 +155,7 @@ class Step(StepBase):
                 output = _to_table_reusing(tables[0], rows[0], self.process)
             else:
                 output = rows_to_table(_collect(self.process(*rows)))
-        output = rename_columns(output, self.input_mappings)
-        return rename_columns(output, self.output_mappings)
+        return map_outputs(output, self.input_mappings, self.output_mappings, aside)
 
 
 class GlobalStep(Step):

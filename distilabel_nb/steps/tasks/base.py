@@ -27,7 +27,7 @@ import pyarrow as pa
 from distilabel_nb.cache.rowcache import RowCache, row_key
 from distilabel_nb.llms.base import LLM, ChatType, Generation
 from distilabel_nb.steps.base import Step, column_names
-from distilabel_nb.tables import rename_columns
+from distilabel_nb.steps.mappings import map_inputs, map_outputs
 
 __all__ = ["METADATA", "Task", "TokenTally"]
 
@@ -186,10 +186,12 @@ class Task(Step):
 
     def _input_table(self, tables: list[pa.Table]) -> pa.Table:
         """One table of input rows under this step's own column names."""
-        inverse = {data: own for own, data in self.input_mappings.items()}
-        if len(tables) == 1:
-            return rename_columns(tables[0], inverse)
-        return _join(tables, inverse)
+        return self._mapped_input(tables)[0]
+
+    def _mapped_input(self, tables: list[pa.Table]) -> tuple[pa.Table, pa.Table | None]:
+        """The input as the step reads it, and the columns set aside by input_mappings."""
+        mapped, aside = map_inputs(tables, self.input_mappings)
+        return (mapped[0] if len(mapped) == 1 else _join(mapped)), aside
 
     # -- running -----------------------------------------------------------------------
     def process(self, *inputs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -198,9 +200,9 @@ class Task(Step):
         yield self._run_table(table).to_pylist()
 
     def run_batch(self, tables: list[pa.Table]) -> pa.Table:
-        output = self._run_table(self._input_table(tables))
-        output = rename_columns(output, self.input_mappings)
-        return rename_columns(output, self.output_mappings)
+        table, aside = self._mapped_input(tables)
+        output = self._run_table(table)
+        return map_outputs(output, self.input_mappings, self.output_mappings, aside)
 
     def _run_table(self, table: pa.Table) -> pa.Table:
         n = table.num_rows
@@ -316,11 +318,10 @@ class Task(Step):
         return pa.StructArray.from_arrays(list(fields.values()), names=list(fields))
 
 
-def _join(tables: list[pa.Table], inverse: dict[str, str]) -> pa.Table:
+def _join(tables: list[pa.Table]) -> pa.Table:
     """Several predecessors: their columns side by side (first one wins on a name)."""
     columns: dict[str, Any] = {}
     for table in tables:
-        table = rename_columns(table, inverse)
         for name in table.column_names:
             columns.setdefault(name, table.column(name))
     return pa.table(columns)
