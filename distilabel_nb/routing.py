@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from distilabel_nb.cache.signature import hash_value
 from distilabel_nb.cache.source import code_fingerprint
@@ -47,9 +47,11 @@ class RoutingBatchFunction:
     """A function choosing, per batch, which successors of a step receive it."""
 
     def __init__(self, func: Callable[[list[str]], list[str]],
-                 parameters: dict[str, Any] | None = None) -> None:
+                 parameters: dict[str, Any] | None = None,
+                 description: str | None = None) -> None:
         self.func = func
         self.parameters = dict(parameters or {})
+        self.description = description
         self.source: StepBase | None = None
         self.targets: list[str] = []
         self._routes: dict[int, frozenset[str]] = {}
@@ -75,13 +77,13 @@ class RoutingBatchFunction:
 
     # -- declaration ---------------------------------------------------------------------
     def bind(self, source: StepBase) -> RoutingBatchFunction:
-        """``source >> self``: the step whose batches are routed."""
-        if self.source is not None and self.source is not source:
-            msg = (f"this routing function already routes the batches of "
-                   f"{self.source.name!r}; make another one for {source.name!r}")
-            raise ValueError(msg)
-        self.source = source
-        return self
+        """``source >> self``: a copy routing ``source``'s batches, so one decorated
+        function serves any number of steps and pipelines (as in distilabel)."""
+        if self.source is source:
+            return self
+        bound = RoutingBatchFunction(self.func, self.parameters, self.description)
+        bound.source = source
+        return bound
 
     def __rshift__(self, other: StepBase | list[StepBase]) -> Any:
         """``self >> [a, b, c]``: the steps that batches can be routed to."""
@@ -128,9 +130,36 @@ class RoutingBatchFunction:
         return chosen
 
 
-def routing_batch_function(func: Callable[[list[str]], list[str]]) -> RoutingBatchFunction:
-    """Decorator: ``func(steps) -> the steps that receive a batch``."""
-    return RoutingBatchFunction(func)
+RoutingFunc = Callable[[list[str]], list[str]]
+
+
+@overload
+def routing_batch_function(func: RoutingFunc, /) -> RoutingBatchFunction: ...
+
+
+@overload
+def routing_batch_function(description: str | None = None, /
+                           ) -> Callable[[RoutingFunc], RoutingBatchFunction]: ...
+
+
+def routing_batch_function(func: RoutingFunc | str | None = None, /) -> Any:
+    """Decorator: ``func(steps) -> the steps that receive a batch``.
+
+    Written bare (``@routing_batch_function``) or called as distilabel's is
+    (``@routing_batch_function()``, ``@routing_batch_function("description")``).
+    """
+    if callable(func):
+        return RoutingBatchFunction(func)
+    if func is not None and not isinstance(func, str):
+        msg = (f"routing_batch_function takes a function or a description, not "
+               f"{type(func).__name__}: write `@routing_batch_function()` above "
+               "`def route(steps: list[str]) -> list[str]`")
+        raise TypeError(msg)
+
+    def decorator(function: RoutingFunc) -> RoutingBatchFunction:
+        return RoutingBatchFunction(function, description=func)
+
+    return decorator
 
 
 def _sample(n: int) -> Callable[[list[str]], list[str]]:

@@ -179,3 +179,41 @@ def test_the_cache_graph_shows_routed_edges(tmp_path: pathlib.Path) -> None:
     pipeline.run(progress=False)
     assert graph.svg.count("routed by sample_n(n=2)") == 3  # load -> a, b and c
     assert {v["status"] for v in graph.nodes.values()} == {"miss"}
+
+
+@routing_batch_function()
+def two_of_them(steps: list[str]) -> list[str]:
+    """Written as distilabel's docs write it: called, above a module-level function."""
+    return random.sample(steps, 2)
+
+
+def test_one_routing_function_in_two_pipelines_and_twice_in_one(
+        tmp_path: pathlib.Path) -> None:
+    first: list[tuple[str, int]] = []
+    build(tmp_path / "one", first, route=two_of_them).run(progress=False)
+    second: list[tuple[str, int]] = []
+    build(tmp_path / "two", second, route=two_of_them).run(progress=False)
+    assert routes(first) == routes(second) and len(routes(first)) == 10
+    assert all(len(steps) == 2 for steps in routes(first).values())
+
+    log: list[tuple[str, int]] = []
+    with Pipeline(name="twice", cache_dir=tmp_path / "twice") as pipeline:
+        left = LoadDataFromDicts(name="left", data=ROWS, batch_size=10)
+        right = LoadDataFromDicts(name="right", data=ROWS, batch_size=10)
+        left >> two_of_them >> [Generate(name=n, log=log) for n in ("a", "b", "c")]
+        right >> two_of_them >> [Generate(name=n, log=log) for n in ("d", "e", "f")]
+    pipeline.run(progress=False)
+    per_batch = routes(log)
+    assert all(len(steps & {"a", "b", "c"}) == 2 and len(steps & {"d", "e", "f"}) == 2
+               for steps in per_batch.values())
+    assert set(pipeline.routers) == {"left", "right"}
+
+
+def test_routing_batch_function_with_a_description_and_a_wrong_argument() -> None:
+    @routing_batch_function("sends every batch to the first step")
+    def first_only(steps: list[str]) -> list[str]:
+        return steps[:1]
+
+    assert first_only.description == "sends every batch to the first step"
+    with pytest.raises(TypeError, match=r"@routing_batch_function\(\)"):
+        routing_batch_function(3)  # type: ignore[call-overload]
