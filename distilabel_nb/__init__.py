@@ -15,16 +15,19 @@ from distilabel_nb.engine.executor import StepFailedError
 from distilabel_nb.engine.failures import StepFailedWarning
 from distilabel_nb.engine.report import RunReport, StepReport
 from distilabel_nb.fields import RuntimeParameter, Secret
+from distilabel_nb.halts import BudgetExceededError, OfflineBatchPendingError
 from distilabel_nb.pipeline import CycleError, Pipeline, PipelineValidationError, RayPipeline
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CACHE_VERSION",
+    "BudgetExceededError",
     "CacheGraph",
     "CacheWarning",
     "CycleError",
     "Distiset",
+    "OfflineBatchPendingError",
     "Pipeline",
     "PipelineValidationError",
     "RayPipeline",

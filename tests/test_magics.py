@@ -213,3 +213,32 @@ class _Handle:
 
     def update(self, obj: Any) -> None:
         self.shown.append(obj)
+
+
+LLM_BODY = '''
+from distilabel_nb.llms import OpenAILLM
+from distilabel_nb.steps import LoadDataFromDicts
+from distilabel_nb.steps.tasks import TextGeneration
+load = LoadDataFromDicts(name="load", data=[{"instruction": f"say {i}"} for i in range(12)])
+gen = TextGeneration(name="gen", llm=OpenAILLM(model="m", base_url=BASE_URL, api_key="k",
+                     max_concurrency=1, price_per_million_tokens=1e6 / 6))
+load >> gen
+'''
+
+
+def test_plan_shows_the_estimate_and_max_budget_stops(ip: Any, cache_dir: pathlib.Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    pytest.importorskip("openai")
+    from distilabel_nb import BudgetExceededError
+    from tests.openai_server import OpenAIServer
+
+    with OpenAIServer() as server:
+        body = LLM_BODY.replace("BASE_URL", repr(server.base_url))
+        cell(ip, f"money --cache-dir {cache_dir} --plan", body)
+        assert "sends 12 rows, about" in capsys.readouterr().out
+        assert server.count == 0
+        with pytest.raises(BudgetExceededError, match="budget reached: spent"):
+            cell(ip, f"money --cache-dir {cache_dir} --max-budget 4", body)
+        assert 4 <= server.count <= 5  # $1 a row, one request in flight at a time
+        assert ip.user_ns["pipeline"].last_run["gen"].halted == "stopped at the budget"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import threading
+from typing import Any
 
 __all__ = ["StepContext"]
 
@@ -26,6 +27,8 @@ class StepContext:
     #: False when this run must recompute the step (``use_cache=False`` on it or on the
     #: run, or upstream of it): row-level caches must not serve old rows then.
     use_cache: bool = True
+    #: The run's ``max_budget`` (an ``llms.budget.Budget`` shared by its LLM steps).
+    budget: Any = None
     rows_reused: int = 0
     rows_computed: int = 0
     rows_failed: int = 0

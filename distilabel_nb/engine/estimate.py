@@ -20,12 +20,14 @@ import pyarrow as pa
 from distilabel_nb.cache.layout import version_dir
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.engine.channel import Channel
+from distilabel_nb.llms.budget import Budget
 
 if TYPE_CHECKING:
     from distilabel_nb.engine.plan import StepPlan
     from distilabel_nb.pipeline.pipeline import Pipeline
 
-__all__ = ["CostEstimate", "describe_estimate", "estimate_costs", "money", "row_cache_dir"]
+__all__ = ["CostEstimate", "describe_estimate", "estimate_costs", "money", "row_cache_dir",
+           "run_budget"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +44,21 @@ class CostEstimate:
     def as_extra(self) -> dict[str, Any]:
         return {"rows_to_send": self.rows_to_send, "est_input_tokens": self.est_input_tokens,
                 "est_output_tokens": self.est_output_tokens, "est_cost": self.est_cost}
+
+
+def run_budget(pipeline: Pipeline, max_budget: float | None) -> Budget | None:
+    """The ``Budget`` of ``run(max_budget=...)``; every LLM step needs a price for it."""
+    if max_budget is None:
+        return None
+    unpriced = [name for name, step in pipeline.steps.items()
+                if getattr(step, "llm", None) is not None and not _priced(step)]
+    if unpriced:
+        msg = (f"run(max_budget={max_budget}) needs a price on every LLM, and the LLM of "
+               f"{', '.join(map(repr, unpriced))} has none: give it "
+               "price_per_million_input_tokens= and price_per_million_output_tokens= (or "
+               "price_per_million_tokens=)")
+        raise ValueError(msg)
+    return Budget(max_budget)
 
 
 def row_cache_dir(store: SegmentStore) -> pathlib.Path:

@@ -40,6 +40,7 @@ from distilabel_nb.engine.remote import (
 from distilabel_nb.engine.sizes import expected_sizes
 from distilabel_nb.engine.writer import BatchWriter, Source
 from distilabel_nb.fields import scrub, scrub_error, secret_values
+from distilabel_nb.halts import RunHalted
 from distilabel_nb.routing import (
     SKIP,
     converged_chunks,
@@ -68,6 +69,8 @@ class Executor:
         self.row_limit: int | None = None
         #: Stop the run at the first failed batch (else its rows go on with None outputs).
         self.fail_fast = False
+        #: The run's ``max_budget`` (``llms.budget.Budget``), shared by its LLM steps.
+        self.budget: Any = None
         self.channels: dict[str, Channel] = {}
         self.outcomes: dict[str, StepOutcome] = {}
         self.corrupt: CorruptSegmentError | None = None
@@ -132,8 +135,19 @@ class Executor:
                 thread.join()
             raise
 
-    def failure(self) -> StepFailedError | None:
-        """The first step failure of the run, chained to the step's own exception."""
+    def _unreached(self, name: str, outcome: StepOutcome, first: Any) -> int:
+        """Input rows of ``name`` after the batch being finished (0: unknown)."""
+        rows_total = self.expected[name][0]
+        batch = int(getattr(first, "num_rows", 0) or 0)
+        return max(0, rows_total - outcome.rows_done - batch) if rows_total else 0
+
+    def failure(self) -> StepFailedError | RunHalted | None:
+        """The first step failure of the run, chained to the step's own exception; a
+        step that stopped the run on purpose (``RunHalted``) gives its own error."""
+        for name, outcome in self.outcomes.items():
+            if isinstance(outcome.error, RunHalted):
+                outcome.error.step = name
+                return outcome.error
         for name, outcome in self.outcomes.items():
             if outcome.error is not None:
                 error = StepFailedError(name, outcome.batch, outcome.rows_span, outcome.error)
@@ -173,7 +187,7 @@ class Executor:
         start = time.perf_counter()
         step.context = outcome.context = StepContext(
             self.pipeline.name, name, plan.key, plan.signature, self.store_dir, self.stop,
-            use_cache=not plan.forced)
+            use_cache=not plan.forced, budget=self.budget)
         loads_here = hook(self.backend, "loads_here", True)(step)
         try:
             if loads_here:
@@ -355,6 +369,9 @@ class Executor:
         try:
             result = pending.result()
         except (RunStopped, CorruptSegmentError):
+            raise
+        except RunHalted as error:  # on purpose (a budget): not a failed batch
+            hook(error, "add_unreached", None)(self._unreached(name, outcome, first))
             raise
         except Exception as error:
             if first is None or not continues_after_failure(step, self.fail_fast):

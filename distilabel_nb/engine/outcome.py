@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.failures import BatchFailure
+from distilabel_nb.halts import RunHalted
 
 if TYPE_CHECKING:
     from distilabel_nb.engine.channel import Channel
@@ -57,6 +58,10 @@ def _status(plan: StepPlan, channel: Channel, outcome: StepOutcome | None, faile
             message: str | None) -> tuple[str, str]:
     if outcome is None:
         return plan.status, plan.reason
+    if failed and isinstance(outcome.error, RunHalted):  # stopped on purpose
+        context = outcome.context
+        done = channel.refs or (context is not None and context.rows_computed)
+        return ("partial" if done else "pending"), f"{outcome.error.short}: {outcome.error}"
     if failed:
         return "failed", message or "failed"
     if outcome.failures:
@@ -104,7 +109,9 @@ def finished_event(pipeline: str, name: str, plan: StepPlan, channel: Channel,
         extra["tokens_saved"] = tokens_saved
     if cost_saved is not None:
         extra["cost_saved"] = cost_saved
-    if failed and outcome is not None and outcome.error is not None:
+    if outcome is not None and isinstance(outcome.error, RunHalted):
+        extra["halted"] = outcome.error.node_line()
+    elif failed and outcome is not None and outcome.error is not None:
         extra["error"] = getattr(outcome.error, "__traceback_text__", str(outcome.error))
     elif outcome is not None and outcome.failures:
         extra["error"] = outcome.failures[0].traceback

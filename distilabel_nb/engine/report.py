@@ -37,6 +37,8 @@ class StepReport:
     #: LLM steps, after a run: money spent and saved by the caches (None: no price).
     cost_used: float | None = None
     cost_saved: float | None = None
+    #: Why the step stopped the run on purpose (the budget, a batch job in progress).
+    halted: str | None = None
 
     @property
     def estimate(self) -> str:
@@ -118,7 +120,7 @@ class RunReport(Mapping[str, StepReport]):
 _EXTRA_FIELDS = ("rows", "bytes", "rows_computed", "batches_reused", "tokens_used",
                  "tokens_saved", "signature", "key", "error", "rows_to_send",
                  "est_input_tokens", "est_output_tokens", "est_cost", "cost_used",
-                 "cost_saved")
+                 "cost_saved", "halted")
 
 
 def _money_note(report: StepReport) -> str:

@@ -18,13 +18,18 @@ from typing import Any, ClassVar, TypeVar
 
 from distilabel_nb.cache.source import class_code_fingerprints
 from distilabel_nb.fields import Fielded, RuntimeParameter
+from distilabel_nb.llms.budget import Budget
 
 __all__ = ["BATCH_PRICE_FACTOR", "CHARS_PER_TOKEN", "DEFAULT_MAX_NEW_TOKENS", "LLM",
-           "ChatType", "Generation", "count_tokens"]
+           "NOT_SENT", "ChatType", "Generation", "count_tokens"]
 
 #: One chat input: a list of ``{"role": ..., "content": ...}`` messages.
 ChatType = list[dict[str, Any]]
 
+#: The error of a request a ``Budget`` refused: it was never sent.
+NOT_SENT = "not sent: the run's max_budget was reached"
+#: Seconds between asking a full ``Budget`` again (requests in flight come back).
+_BUDGET_POLL = 0.005
 #: OpenAI's rule of thumb for English text: about four characters per token.
 CHARS_PER_TOKEN = 4
 #: Tokens each message adds around its content, and the reply's priming (OpenAI's count).
@@ -167,22 +172,43 @@ class LLM(Fielded):
 
     async def agenerate_batch(self, inputs: Sequence[ChatType],
                               on_result: Callable[[int, Generation], None] | None = None,
+                              *, budget: Budget | None = None,
+                              answer_tokens: float | None = None,
                               **generation_kwargs: Any) -> list[Generation]:
         """Generate for every input, at most ``max_concurrency`` at once, in input order.
 
         An input that raises gets ``Generation(None, error=...)``; the others go on.
-        ``on_result(index, generation)`` is called as each one completes.
+        ``on_result(index, generation)`` is called as each one completes. With a
+        ``budget``, each request first reserves its expected cost (``answer_tokens`` per
+        answer, else ``expected_output_tokens()``); once the budget refuses, the inputs
+        not sent get ``Generation(None, error=NOT_SENT)``.
         """
         kwargs = {**(self.generation_kwargs or {}), **generation_kwargs}
         limit = asyncio.Semaphore(max(1, int(self.max_concurrency or 1)))
+        answer = answer_tokens if answer_tokens is not None else \
+            self.expected_output_tokens(**generation_kwargs)
 
         async def one(index: int, messages: ChatType) -> Generation:
             async with limit:
+                hold = 0.0
+                if budget is not None:
+                    hold = self.cost(self.count_tokens(messages), round(answer)) or 0.0
+                    while (granted := budget.reserve(hold)) is None:
+                        await asyncio.sleep(_BUDGET_POLL)  # holds in flight fill it
+                    if not granted:
+                        return Generation(None, error=NOT_SENT)
                 try:
                     result = await self.agenerate(messages, **kwargs)
                 except Exception as error:
                     result = Generation(None,
                                         error=self.scrub(f"{type(error).__name__}: {error}"))
+                except BaseException:  # cancelled: nothing came back to pay for
+                    if budget is not None:
+                        budget.settle(hold, 0.0)
+                    raise
+                if budget is not None:
+                    budget.settle(hold, self.cost(result.input_tokens,
+                                                  result.output_tokens) or 0.0)
             if on_result is not None:
                 on_result(index, result)
             return result
@@ -191,9 +217,12 @@ class LLM(Fielded):
 
     def generate(self, inputs: Sequence[ChatType],
                  on_result: Callable[[int, Generation], None] | None = None,
+                 *, budget: Budget | None = None, answer_tokens: float | None = None,
                  **generation_kwargs: Any) -> list[Generation]:
         """Synchronous ``agenerate_batch``: runs in a private event loop of this LLM."""
-        return self._run(self.agenerate_batch(inputs, on_result, **generation_kwargs))
+        return self._run(self.agenerate_batch(inputs, on_result, budget=budget,
+                                              answer_tokens=answer_tokens,
+                                              **generation_kwargs))
 
     def scrub(self, text: str) -> str:
         """``text`` with any secret of this LLM replaced (for error messages)."""

@@ -48,6 +48,8 @@ class PipelineMagics(Magics):
     @argument("--cache-dir", default=None, metavar="DIR", help="cache root directory")
     @argument("--fail-fast", action="store_true",
               help="stop at the first failed batch: run(fail_fast=True)")
+    @argument("--max-budget", type=float, default=None, metavar="USD",
+              help="stop sending LLM requests at this much money: run(max_budget=USD)")
     @argument("--recompute", nargs="+", action="extend", default=[], metavar="STEP",
               help="force these steps (and so their descendants) to recompute")
     @cell_magic
@@ -81,7 +83,7 @@ class PipelineMagics(Magics):
 
         def runner(graph: Any) -> Any:
             result = pipeline.run(use_cache=use_cache, recompute=recompute, progress=False,
-                                  fail_fast=args.fail_fast)
+                                  fail_fast=args.fail_fast, max_budget=args.max_budget)
             shell.user_ns[args.out] = result
             return result
 
@@ -95,7 +97,8 @@ class PipelineMagics(Magics):
             return
         try:
             distiset = pipeline.run(use_cache=use_cache, recompute=recompute,
-                                    progress=graph is None, fail_fast=args.fail_fast)
+                                    progress=graph is None, fail_fast=args.fail_fast,
+                                    max_budget=args.max_budget)
         except BaseException:
             if graph is not None:
                 _refresh(graph)      # the stored picture shows the failed step

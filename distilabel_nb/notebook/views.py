@@ -68,6 +68,8 @@ def node_money(report: StepReport, planned: bool) -> str:
 def _status_detail(status: str, report: StepReport, planned: bool,
                    running: dict[str, Any]) -> str:
     rows = report.rows
+    if report.halted and status != "running":
+        return report.halted
     if status == "running":
         done, total = running.get("rows_done", 0), running.get("rows_total")
         return f"{done:,}/{total:,} rows" if total else f"{done:,} rows done"

@@ -19,13 +19,14 @@ from distilabel_nb.cache.signature import hash_value
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, resolve_backend
-from distilabel_nb.engine.estimate import CostEstimate, estimate_costs
+from distilabel_nb.engine.estimate import CostEstimate, estimate_costs, run_budget
 from distilabel_nb.engine.events import Listener, RunEvent
 from distilabel_nb.engine.executor import Executor
 from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan, make_plan, step_keys
 from distilabel_nb.engine.report import ReportBuilder, RunReport
 from distilabel_nb.engine.runlog import history_entry
+from distilabel_nb.llms.budget import Budget
 from distilabel_nb.pipeline.context import reset_current_pipeline, set_current_pipeline
 from distilabel_nb.pipeline.dag import DAG
 from distilabel_nb.pipeline.serialize import dump_pipeline
@@ -191,7 +192,7 @@ class Pipeline:
             progress: bool | None = None, recompute: Collection[str] = (),
             on_event: Listener | None = None, backend: str | Backend | None = None,
             backend_options: Mapping[str, Any] | None = None,
-            fail_fast: bool = False) -> Distiset:
+            fail_fast: bool = False, max_budget: float | None = None) -> Distiset:
         """Run what changed, reuse the rest; returns the leaf steps' outputs.
 
         As in distilabel, a batch that raises does not stop the run: its rows go on with
@@ -201,6 +202,10 @@ class Pipeline:
         the first failure with ``StepFailedError`` instead (generators and global steps
         always stop the run when they raise, as in distilabel).
 
+        ``max_budget=USD`` stops sending LLM requests once the money spent plus the
+        requests in flight reach it and raises ``BudgetExceededError``; finished rows are
+        cached, so the next run sends only the rest (every LLM step needs a price).
+
         ``backend="ray"`` computes batches on a Ray cluster (``backend_options`` go to
         the Ray backend, e.g. ``{"address": "auto"}``); the cache is the same either way.
         """
@@ -209,6 +214,7 @@ class Pipeline:
             raise RuntimeError(msg)
         try:
             self._prepare(parameters)
+            budget = run_budget(self, max_budget)
             listeners: list[Listener] = list(self._listeners)
             if on_event is not None:
                 listeners.append(on_event)
@@ -224,7 +230,7 @@ class Pipeline:
                 for attempt in range(_MAX_ATTEMPTS):
                     try:
                         return self._run_once(use_cache, recompute, listeners, runner,
-                                              fail_fast)
+                                              fail_fast, budget)
                     except CorruptSegmentError as error:
                         self._forget_corrupt(error, last=attempt == _MAX_ATTEMPTS - 1)
             finally:
@@ -286,7 +292,7 @@ class Pipeline:
 
     def _run_once(self, use_cache: bool, recompute: Collection[str],
                   listeners: list[Listener], backend: Backend,
-                  fail_fast: bool = False) -> Distiset:
+                  fail_fast: bool = False, budget: Budget | None = None) -> Distiset:
         manifest, store = self._cache()
         plans = make_plan(self, manifest, use_cache, recompute)
         builder = ReportBuilder(self.name)
@@ -299,6 +305,7 @@ class Pipeline:
         self._plan_events(plans, emit, run_id=run_id)
         executor = Executor(self, plans, store, manifest, emit, backend)
         executor.fail_fast = fail_fast
+        executor.budget = budget
         try:
             executor.run()
         except KeyboardInterrupt:

@@ -25,13 +25,15 @@ import orjson
 import pyarrow as pa
 
 from distilabel_nb.cache.rowcache import RowCache, row_key
-from distilabel_nb.llms.base import LLM, ChatType, Generation
+from distilabel_nb.halts import BudgetExceededError
+from distilabel_nb.llms.base import LLM, NOT_SENT, ChatType, Generation
 from distilabel_nb.steps.base import Step, column_names
 from distilabel_nb.steps.mappings import map_inputs, map_outputs
 
 __all__ = ["METADATA", "Task", "TokenTally"]
 
 METADATA = "distilabel_metadata"
+_UNKNOWN = object()
 #: Answers written to the row cache together while a batch is being generated.
 _FLUSH_EVERY = 64
 
@@ -70,6 +72,7 @@ class Task(Step):
         super().__init__(**kwargs)
         self._rows: RowCache | None = None
         self.tokens = TokenTally()
+        self._answer_mean: float | object | None = _UNKNOWN
 
     # -- what subclasses define ------------------------------------------------------
     def format_input(self, row: dict[str, Any]) -> ChatType:
@@ -103,6 +106,7 @@ class Task(Step):
     # -- lifecycle ---------------------------------------------------------------------
     def load(self) -> None:
         self.tokens = TokenTally()
+        self._answer_mean = _UNKNOWN
         self.llm.load()
         if self.context is not None:
             self._rows = RowCache(self.context.cache_dir / "rows")
@@ -224,6 +228,7 @@ class Task(Step):
                  for i in todo.values()]
         fresh = dict(zip(todo, self._generate(chats, list(todo), signature), strict=True)) \
             if chats else {}
+        self._stop_if_refused(fresh)
         generations: list[Generation] = []
         reused = 0
         saved = TokenTally()
@@ -255,13 +260,42 @@ class Task(Step):
             self.context.add_cost(self.llm.cost(used.input_used, used.output_used),
                                   self.llm.cost(saved.input_saved, saved.output_saved))
 
+    def _stop_if_refused(self, fresh: dict[str, Generation]) -> None:
+        """The run's budget refused some requests: count what was sent, then stop the
+        run (the answers are in the row cache; the batch is not committed)."""
+        refused = sum(1 for g in fresh.values() if g.error == NOT_SENT)
+        budget = getattr(self.context, "budget", None)
+        if not refused or budget is None:
+            return
+        sent = [g for g in fresh.values() if g.error != NOT_SENT]
+        used = TokenTally(sum(g.input_tokens for g in sent), sum(g.output_tokens for g in sent))
+        self._tally(used, TokenTally(), reused=0, computed=len(sent),
+                    failed=sum(1 for g in sent if g.error is not None))
+        done = self.context.rows_computed if self.context is not None else len(sent)
+        raise BudgetExceededError(budget.spent, budget.limit, done, refused, self.name)
+
+    def _answer_tokens(self, signature: str | None) -> float | None:
+        """The mean output tokens of this step's cached answers (for budget holds)."""
+        if self._answer_mean is _UNKNOWN:
+            self._answer_mean = self._rows.output_tokens_mean(signature) \
+                if self._rows is not None and signature is not None else None
+        return self._answer_mean  # type: ignore[return-value]
+
     def _generate(self, chats: list[ChatType], keys: list[str],
                   signature: str | None) -> list[Generation]:
         """Ask the LLM; successful answers go to the row cache as they arrive (in groups),
         so a run that dies mid-batch keeps the answers it already paid for."""
+        budget = getattr(self.context, "budget", None)
+        if budget is not None:
+            return self._generate_cached(chats, keys, signature, budget=budget,
+                                         answer_tokens=self._answer_tokens(signature))
+        return self._generate_cached(chats, keys, signature)
+
+    def _generate_cached(self, chats: list[ChatType], keys: list[str],
+                         signature: str | None, **limits: Any) -> list[Generation]:
         cache = self._rows
         if cache is None or signature is None:
-            return self.llm.generate(chats)
+            return self.llm.generate(chats, **limits)
         pending: list[tuple[str, Any, int, int]] = []
 
         def flush() -> None:
@@ -277,7 +311,7 @@ class Task(Step):
                     flush()
 
         try:
-            return self.llm.generate(chats, on_result)
+            return self.llm.generate(chats, on_result, **limits)
         finally:
             flush()
 
