@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from huggingface_hub import DatasetCard
 
-    from distilabel_nb.distiset import Distiset
 
 __all__ = ["get_card", "push_extras", "resolve_token", "save_extras", "size_category"]
 
+#: Where ``Distiset.save_to_disk`` keeps the pipeline's files, as distilabel does.
+DISTISET_CONFIG_FOLDER = "distiset_configs"
+PIPELINE_CONFIG_FILENAME = "pipeline.yaml"
 TEMPLATE = pathlib.Path(__file__).with_name("dataset_card.md")
 TAGS = ["synthetic", "distilabel", "rlaif"]
 _SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
@@ -78,7 +80,7 @@ def _hub_metadata(repo_id: str, token: str | None) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def get_card(distiset: Distiset, repo_id: str, token: str | None = None,
+def get_card(distiset: Any, repo_id: str, token: str | None = None,
              include_script: bool = False, filename_py: str | None = None) -> DatasetCard:
     """The dataset card distilabel would write for this Distiset."""
     from huggingface_hub import DatasetCard, DatasetCardData
@@ -97,12 +99,11 @@ def get_card(distiset: Distiset, repo_id: str, token: str | None = None,
         artifacts={}, references=distiset.citations)
 
 
-def save_extras(distiset: Distiset, path: str, storage_options: dict[str, Any] | None,
+def save_extras(distiset: Any, path: str, storage_options: dict[str, Any] | None,
                 save_card: bool, save_pipeline_config: bool, save_pipeline_log: bool) -> None:
     """``<path>/distiset_configs/``: README.md (the card), pipeline.yaml, pipeline.log."""
     import fsspec
 
-    from distilabel_nb.distiset import DISTISET_CONFIG_FOLDER, PIPELINE_CONFIG_FILENAME
 
     folder = posixpath.join(path, DISTISET_CONFIG_FOLDER)
     fs, _, _ = fsspec.get_fs_token_paths(folder, storage_options=storage_options)
@@ -121,12 +122,11 @@ def save_extras(distiset: Distiset, path: str, storage_options: dict[str, Any] |
             out.write(content)
 
 
-def push_extras(distiset: Distiset, repo_id: str, token: str, generate_card: bool,
+def push_extras(distiset: Any, repo_id: str, token: str, generate_card: bool,
                 include_script: bool) -> None:
     """After the data: the script (if asked), the card as README.md, pipeline.yaml."""
     from huggingface_hub import HfApi
 
-    from distilabel_nb.distiset import PIPELINE_CONFIG_FILENAME
 
     api = HfApi(token=token)
     script = pathlib.Path.cwd() / sys.argv[0] if sys.argv and sys.argv[0] else None

@@ -16,11 +16,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from distilabel_nb.dataset_card import DISTISET_CONFIG_FOLDER, PIPELINE_CONFIG_FILENAME
+
 __all__ = ["DISTISET_CONFIG_FOLDER", "PIPELINE_CONFIG_FILENAME", "Distiset"]
 
 #: The folder ``save_to_disk`` writes the card and ``pipeline.yaml`` into, as distilabel.
-DISTISET_CONFIG_FOLDER = "distiset_configs"
-PIPELINE_CONFIG_FILENAME = "pipeline.yaml"
 _ARTIFACTS_FOLDER = "artifacts"
 
 
@@ -198,9 +198,9 @@ class Distiset(dict):
         config = self.pipeline_config
         if config is None:
             return None
-        from distilabel_nb.pipeline.serialize import dump_yaml
+        import yaml
 
-        return dump_yaml(config)
+        return str(yaml.dump(config, default_flow_style=False, sort_keys=False))
 
     # -- ours: pandas per config ------------------------------------------------------
     def to_pandas(self) -> dict[str, Any]:

@@ -23,24 +23,25 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Callable
+from typing import Any, Protocol, overload
 
 from distilabel_nb.cache.signature import hash_value
 from distilabel_nb.cache.source import code_fingerprint
 
-if TYPE_CHECKING:
-    from distilabel_nb.engine.channel import Channel, ChunkSpec
-    from distilabel_nb.steps.base import StepBase
-
-__all__ = ["SKIP", "RoutingBatchFunction", "converged_chunks", "converging_router",
-           "routed_chunks", "routing_batch_function", "sample_n_steps"]
-
-#: In a converging step's chunk list: this predecessor got no part of the batch.
-SKIP: list[tuple[int, int, int]] = []
+__all__ = ["Routed", "RoutingBatchFunction", "routing_batch_function", "sample_n_steps"]
 
 # ``random`` is process-wide: routing calls take turns while it is seeded.
 _SEEDING = threading.Lock()
+
+
+class Routed(Protocol):
+    """A step as a routing function sees it (``steps`` sits above this module)."""
+
+    name: str | None
+    pipeline: Any
+
+    def connect(self, *others: Any) -> None: ...
 
 
 class RoutingBatchFunction:
@@ -52,7 +53,7 @@ class RoutingBatchFunction:
         self.func = func
         self.parameters = dict(parameters or {})
         self.description = description
-        self.source: StepBase | None = None
+        self.source: Routed | None = None
         self.targets: list[str] = []
         self._routes: dict[int, frozenset[str]] = {}
         self._signature: str | None = None
@@ -76,7 +77,7 @@ class RoutingBatchFunction:
                            "targets": self.targets})
 
     # -- declaration ---------------------------------------------------------------------
-    def bind(self, source: StepBase) -> RoutingBatchFunction:
+    def bind(self, source: Routed) -> RoutingBatchFunction:
         """``source >> self``: a copy routing ``source``'s batches, so one decorated
         function serves any number of steps and pipelines (as in distilabel)."""
         if self.source is source:
@@ -85,7 +86,7 @@ class RoutingBatchFunction:
         bound.source = source
         return bound
 
-    def __rshift__(self, other: StepBase | list[StepBase]) -> Any:
+    def __rshift__(self, other: Routed | list[Routed]) -> Any:
         """``self >> [a, b, c]``: the steps that batches can be routed to."""
         if self.source is None:
             msg = "a routing function routes a step's batches: write `step >> route >> [...]`"
@@ -94,8 +95,8 @@ class RoutingBatchFunction:
         self.source.connect(*targets)
         self.targets.extend(t.name or "" for t in targets)
         pipeline = self.source.pipeline
-        assert pipeline is not None
-        pipeline.routers[self.source.name or ""] = self
+        assert pipeline is not None  # source.connect above raised otherwise
+        pipeline.add_router(self.source.name or "", self)
         return other
 
     # -- running -------------------------------------------------------------------------
@@ -175,60 +176,3 @@ def sample_n_steps(n: int) -> RoutingBatchFunction:
         msg = f"sample_n_steps needs n >= 1, not {n}"
         raise ValueError(msg)
     return RoutingBatchFunction(_sample(n), {"n": n})
-
-
-# -- the executor's side --------------------------------------------------------------------
-def routed_chunks(source: Channel, router: RoutingBatchFunction, target: str,
-                  block: bool) -> Iterator[ChunkSpec | None]:
-    """The source's batches routed to ``target``, one chunk each (None while waiting)."""
-    for index in source.batches(block):
-        if index is None:
-            yield None
-        elif source.rows[index] and target in router.route(index):
-            yield [(index, 0, source.rows[index])]
-
-
-def converged_chunks(source: Channel, router: RoutingBatchFunction, preds: list[Channel],
-                     block: bool) -> Iterator[list[ChunkSpec] | None]:
-    """For each batch of the source: the batch each routed predecessor made of it
-    (``SKIP`` for the predecessors it did not go to); None while waiting."""
-    positions = [0] * len(preds)
-    for index in source.batches(block):
-        if index is None:
-            yield None
-            continue
-        chosen = router.route(index) if source.rows[index] else frozenset()
-        specs: list[ChunkSpec] = []
-        for i, pred in enumerate(preds):
-            if pred.name not in chosen:
-                specs.append(SKIP)
-                continue
-            while (ready := pred.wait_for(positions[i], block)) is None:
-                yield None
-            if not ready:
-                msg = (f"step {pred.name!r} ended before the batch routed to it from batch "
-                       f"{index} of {source.name!r}")
-                raise RuntimeError(msg)
-            specs.append([(positions[i], 0, pred.rows[positions[i]])])
-            positions[i] += 1
-        if any(spec is not SKIP for spec in specs):
-            yield specs
-
-
-def converging_router(pipeline: Any, name: str) -> tuple[str, RoutingBatchFunction] | None:
-    """(source, router) when every predecessor of step ``name`` is a routed step of one
-    routing function: the step then gets, per source batch, the outputs it went to."""
-    preds = pipeline.dag.pred[name]
-    routers = {(s, r) for p in preds for s, r in _routed_by(pipeline, p)}
-    if len(preds) < 2 or len(routers) != 1:
-        return None
-    source, router = routers.pop()
-    if all(_routed_by(pipeline, p) == [(source, router)] for p in preds):
-        return source, router
-    return None
-
-
-def _routed_by(pipeline: Any, name: str) -> list[tuple[str, RoutingBatchFunction]]:
-    """The (source, router) pairs routing batches to step ``name``."""
-    return [(p, pipeline.routers[p]) for p in pipeline.dag.pred[name]
-            if p in pipeline.routers and name in pipeline.routers[p].targets]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from distilabel_nb.pipeline.dag import DAG, CycleError
+from distilabel_nb.graph.dag import DAG, CycleError
 
 
 def make(*edges: tuple[str, str]) -> DAG:

@@ -17,7 +17,7 @@ from distilabel_nb import CacheWarning, Pipeline
 from distilabel_nb.cache import refs
 from distilabel_nb.cache import store as store_module
 from distilabel_nb.cache.admin import cache_clear, cache_verify, open_cache
-from distilabel_nb.cache.gc import cache_gc, remove_files
+from distilabel_nb.cache.gc import cache_gc
 from distilabel_nb.cache.refs import ColumnPiece
 from distilabel_nb.steps import KeepColumns, LoadDataFromDicts, StepInput, StepOutput, step
 
@@ -318,7 +318,7 @@ def test_evicted_upstream_keeps_the_files_its_referrers_read(
     gone, paths = manifest.evict([load_key])  # what gc does to the oldest key
     manifest.close()
     assert gone == [load_key] and paths == []  # every loader file is referenced
-    remove_files(store, paths)
+    store.remove(paths)
     assert cache_gc(cache_dir, orphan_grace=0)["orphans"] == 0  # held files are no orphans
     check_integrity(cache_dir, leaks_allowed=False)
     forget_memory()
@@ -342,7 +342,7 @@ def test_changed_data_then_back(cache_dir: pathlib.Path, reference: dict[str, An
     assert cache is not None
     _, paths = cache[0].evict([old_load])
     cache[0].close()
-    remove_files(cache[1], paths)
+    cache[1].remove(paths)
     forget_memory()
     back = build(cache_dir, make_rows(600))
     assert result(back) == reference
@@ -424,7 +424,7 @@ def test_object_store_references(tmp_path: pathlib.Path,
     gone, paths = manifest.evict([step_key(pipeline, "load")])
     manifest.close()
     assert gone and paths == []
-    remove_files(store, paths)
+    store.remove(paths)
     assert cache_gc(uri, orphan_grace=0)["orphans"] == 0
     forget_memory()
     again = build(uri, make_rows(600))

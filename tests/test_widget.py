@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import shutil
+import types
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -228,9 +229,15 @@ def test_static_export_and_fallback_bundle(cache_dir: pathlib.Path,
     assert "application/vnd.jupyter.widget-view+json" in data
     assert data["image/svg+xml"] == svg
     assert "<svg" in data["text/html"]
-    # A Pipeline displays as its graph.
-    bundle = pipeline._repr_mimebundle_()
-    assert bundle is not None and "image/svg+xml" in bundle[0]
+    # A Pipeline displays as its graph, through the formatter the notebook registers.
+    from IPython.core.formatters import DisplayFormatter
+
+    from distilabel_nb.notebook.display import register_display
+
+    shell = types.SimpleNamespace(display_formatter=DisplayFormatter())
+    register_display(shell)
+    shown, _ = shell.display_formatter.format(pipeline)
+    assert "image/svg+xml" in shown and "<svg" in shown["image/svg+xml"]
 
 
 def test_close_stops_listening(cache_dir: pathlib.Path) -> None:

@@ -1,34 +1,25 @@
 """Backends that compute a pipeline's batches elsewhere than in the driver process.
 
-``pipeline.run(backend="ray")`` uses ``distilabel_nb.backends.ray.RayBackend``; nothing
-here imports Ray until a Ray run starts.
+Importing this package registers ``"ray"`` with the engine's backend registry, so that
+``pipeline.run(backend="ray")`` works; nothing here imports Ray until a Ray run starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from distilabel_nb.distiset import Distiset
-from distilabel_nb.pipeline.pipeline import Pipeline
+from distilabel_nb.engine.backends import Backend, register_backend
 
-__all__ = ["RayPipeline"]
+__all__: list[str] = []
 
 
-class RayPipeline(Pipeline):
-    """A ``Pipeline`` whose runs default to the Ray backend, as distilabel's is.
+def _ray_backend(**options: Any) -> Backend:
+    try:
+        from distilabel_nb.backends.ray import RayBackend
+    except ImportError as error:
+        msg = f"backend='ray' needs Ray: pip install 'distilabel_nb[ray]' ({error})"
+        raise ImportError(msg) from error
+    return RayBackend(**options)
 
-    ``RayPipeline(name=..., ray_options={"address": "auto"})``; everything else, the cache
-    included, is the same as ``Pipeline``.
-    """
 
-    def __init__(self, *args: Any, ray_options: Mapping[str, Any] | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.ray_options = dict(ray_options or {})
-
-    def run(self, *args: Any, **kwargs: Any) -> Distiset:
-        kwargs.setdefault("backend", "ray")
-        if kwargs["backend"] == "ray" and kwargs.get("backend_options") is None:
-            kwargs["backend_options"] = self.ray_options
-        return super().run(*args, **kwargs)
+register_backend("ray", _ray_backend)

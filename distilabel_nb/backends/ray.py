@@ -35,9 +35,9 @@ from distilabel_nb.backends.shipping import by_value, dumps, user_modules
 from distilabel_nb.cache.store import SegmentStore
 from distilabel_nb.engine.backends import Pending
 from distilabel_nb.engine.channel import RunStopped
-from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.remote import BatchTarget, Piece, StoredBatch, compute_stored
 from distilabel_nb.steps.base import StepBase
+from distilabel_nb.steps.context import StepContext
 
 __all__ = ["RayBackend"]
 

@@ -28,6 +28,7 @@ import pyarrow.fs as pafs
 
 from distilabel_nb.cache.catalog import Catalog, OutputEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, cache_root
+from distilabel_nb.cache.lineage import downstream_keys
 from distilabel_nb.cache.manifest import Manifest, RunRecord
 from distilabel_nb.cache.objectstore import ObjectStoreManifest, is_uri
 from distilabel_nb.cache.store import SegmentStore
@@ -296,9 +297,6 @@ def cache_clear(root: str | os.PathLike[str] | None, name: str,
     records go before the data files: a clear that dies half-way leaves files no record
     names (``cache gc`` removes them), never a record naming a missing file.
     """
-    from distilabel_nb.cache.gc import remove_files
-    from distilabel_nb.cache.lineage import downstream_keys
-
     with opened(root) as cache:
         if cache is None:
             return {"removed": 0, "bytes": 0, "skipped": 0, "steps": []}
@@ -315,7 +313,7 @@ def cache_clear(root: str | os.PathLike[str] | None, name: str,
         gone, paths = manifest.evict(wanted)
         if step is None and len(gone) == len(wanted):
             manifest.forget_runs(name)  # the pipeline leaves the listing
-    remove_files(store, paths)
+    store.remove(paths)
     removed = [k for k in gone if k in keys]
     cleared = [r.step for r in runs if r.key in wanted] or ([step] if step else [])
     return {"removed": len(removed), "bytes": sum(keys[k].nbytes for k in removed),

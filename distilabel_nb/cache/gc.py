@@ -15,12 +15,9 @@ or a URI, through the ``Catalog`` both manifests implement.
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
 import os
 import re
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import pyarrow.fs as pafs
@@ -29,24 +26,10 @@ from distilabel_nb.cache.admin import opened, parse_age, parse_size
 from distilabel_nb.cache.records import process_alive
 from distilabel_nb.cache.store import SegmentStore
 
-__all__ = ["cache_gc", "remove_files"]
+__all__ = ["cache_gc"]
 
 #: Unrecorded files younger than this may belong to a write in progress.
 ORPHAN_GRACE = 3600.0
-
-
-def remove_files(store: SegmentStore, paths: Iterable[str]) -> None:
-    """Delete segment files (full paths); on a local disk, their key folders too once
-    empty. Object stores are slow per call: sixteen deletions at a time there."""
-    paths = list(paths)
-    if store.local:
-        store.delete(paths)
-        for folder in {os.path.dirname(p) for p in paths}:
-            with contextlib.suppress(OSError):  # not empty: a writer is adding to it
-                os.rmdir(folder)
-    elif paths:
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            list(pool.map(lambda path: store.delete([path]), paths))
 
 
 def _orphans(store: SegmentStore, known: set[str], leased: set[str], grace: float,
@@ -112,8 +95,8 @@ def cache_gc(root: str | os.PathLike[str] | None = None, max_size: str | int | N
             gone, paths = manifest.evict(chosen)  # commit records first, files after
             result["skipped"] += len(chosen) - len(gone)
     if not dry_run:
-        remove_files(store, paths)
-        remove_files(store, orphans)
+        store.remove(paths)
+        store.remove(orphans)
     result["removed"] = len([k for k in gone if k in keys])
     result["bytes_freed"] = sum(keys[k].nbytes for k in gone if k in keys)
     result["orphans"] = len(orphans)

@@ -16,6 +16,7 @@ its table without the referenced columns.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import errno
@@ -23,7 +24,7 @@ import os
 import pathlib
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -353,3 +354,16 @@ class SegmentStore:
             _DECODED.forget(path)
             with contextlib.suppress(FileNotFoundError, OSError):
                 self.fs.delete_file(path)
+
+    def remove(self, paths: Iterable[str]) -> None:
+        """Delete segment files (full paths); on a local disk, their key folders too once
+        empty. Object stores are slow per call: sixteen deletions at a time there."""
+        paths = list(paths)
+        if self.local:
+            self.delete(paths)
+            for folder in {os.path.dirname(p) for p in paths}:
+                with contextlib.suppress(OSError):  # not empty: a writer is adding to it
+                    os.rmdir(folder)
+        elif paths:
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                list(pool.map(lambda path: self.delete([path]), paths))

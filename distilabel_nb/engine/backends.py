@@ -9,6 +9,7 @@ local run behaves exactly as if the executor called the step itself.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -16,7 +17,7 @@ import pyarrow as pa
 from distilabel_nb.cache.store import SegmentStore
 from distilabel_nb.engine.remote import BatchTarget, Piece, StoredBatch, compute_stored
 
-__all__ = ["Backend", "LocalBackend", "Pending", "hook", "resolve_backend"]
+__all__ = ["Backend", "LocalBackend", "Pending", "hook", "register_backend", "resolve_backend"]
 
 
 def hook(backend: Any, name: str, default: Any) -> Any:
@@ -125,19 +126,29 @@ class LocalBackend:
         return _Done.of(compute_stored, step, store, inputs, target)
 
 
+#: Backends by name: "local" here; packages add theirs (``distilabel_nb.backends``
+#: registers "ray") with ``register_backend``.
+_REGISTRY: dict[str, Callable[..., Backend]] = {}
+
+
+def register_backend(name: str, factory: Callable[..., Backend]) -> None:
+    """Make ``run(backend=name, backend_options=...)`` call ``factory(**options)``."""
+    _REGISTRY[name] = factory
+
+
 def resolve_backend(backend: str | Backend | None, **options: Any) -> Backend:
-    """``None``/"local" -> LocalBackend; "ray" -> the Ray backend (needs the ray extra)."""
-    if backend is None or backend == "local":
-        return LocalBackend()
-    if backend == "ray":
-        try:
-            from distilabel_nb.backends.ray import RayBackend
-        except ImportError as error:
-            msg = ("backend='ray' needs Ray: pip install 'distilabel_nb[ray]' "
-                   f"({error})")
-            raise ImportError(msg) from error
-        return RayBackend(**options)
-    if isinstance(backend, str):
-        msg = f"unknown backend {backend!r}: use 'local' or 'ray', or pass a Backend object"
+    """``None``/"local" -> LocalBackend; a registered name -> its factory's backend; a
+    Backend object as it is."""
+    if backend is None:
+        backend = "local"
+    if not isinstance(backend, str):
+        return backend
+    factory = _REGISTRY.get(backend)
+    if factory is None:
+        known = ", ".join(repr(n) for n in sorted(_REGISTRY))
+        msg = f"unknown backend {backend!r}: use one of {known}, or pass a Backend object"
         raise ValueError(msg)
-    return backend
+    return factory(**options)
+
+
+register_backend("local", lambda **options: LocalBackend())

@@ -24,7 +24,7 @@ from distilabel_nb.llms.budget import Budget
 
 if TYPE_CHECKING:
     from distilabel_nb.engine.plan import StepPlan
-    from distilabel_nb.pipeline.pipeline import Pipeline
+    from distilabel_nb.graph.description import PipelineGraph
 
 __all__ = ["CostEstimate", "describe_estimate", "estimate_costs", "money", "row_cache_dir",
            "run_budget"]
@@ -46,7 +46,7 @@ class CostEstimate:
                 "est_output_tokens": self.est_output_tokens, "est_cost": self.est_cost}
 
 
-def run_budget(pipeline: Pipeline, max_budget: float | None) -> Budget | None:
+def run_budget(pipeline: PipelineGraph, max_budget: float | None) -> Budget | None:
     """The ``Budget`` of ``run(max_budget=...)``; every LLM step needs a price for it."""
     if max_budget is None:
         return None
@@ -69,7 +69,7 @@ def row_cache_dir(store: SegmentStore) -> pathlib.Path:
     return version_dir(pathlib.Path.home() / ".cache" / "distilabel_nb")
 
 
-def _input_tables(pipeline: Pipeline, name: str, plans: dict[str, StepPlan],
+def _input_tables(pipeline: PipelineGraph, name: str, plans: dict[str, StepPlan],
                   store: SegmentStore) -> list[pa.Table] | str:
     """The step's input tables, or why they cannot be known before the run."""
     tables = []
@@ -92,7 +92,7 @@ def _input_tables(pipeline: Pipeline, name: str, plans: dict[str, StepPlan],
     return tables
 
 
-def estimate_costs(pipeline: Pipeline, plans: dict[str, StepPlan],
+def estimate_costs(pipeline: PipelineGraph, plans: dict[str, StepPlan],
                    store: SegmentStore) -> dict[str, CostEstimate]:
     """Per LLM step (a step with ``estimate``), what a run with these plans would send."""
     folder = row_cache_dir(store) / "rows"

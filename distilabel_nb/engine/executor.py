@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Generator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
@@ -24,7 +24,6 @@ from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, LocalBackend, Pending, hook
 from distilabel_nb.engine.channel import Channel, ChunkSpec, RunStopped, zip_chunks
-from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.estimate import row_cache_dir
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.failures import continues_after_failure, failed_batch
@@ -37,25 +36,19 @@ from distilabel_nb.engine.remote import (
     assemble,
     has_failed_rows,
 )
+from distilabel_nb.engine.routes import SKIP, converged_chunks, converging_router, routed_chunks
 from distilabel_nb.engine.sizes import expected_sizes
 from distilabel_nb.engine.writer import BatchWriter, Source
 from distilabel_nb.fields import scrub, scrub_error, secret_values
+from distilabel_nb.graph.description import PipelineGraph
 from distilabel_nb.halts import RunHalted
-from distilabel_nb.routing import (
-    SKIP,
-    converged_chunks,
-    converging_router,
-    routed_chunks,
-)
-
-if TYPE_CHECKING:
-    from distilabel_nb.pipeline.pipeline import Pipeline
+from distilabel_nb.steps.context import StepContext
 
 __all__ = ["Executor", "StepFailedError", "StepOutcome"]  # the last two: outcome.py
 
 
 class Executor:
-    def __init__(self, pipeline: Pipeline, plans: dict[str, StepPlan], store: SegmentStore,
+    def __init__(self, pipeline: PipelineGraph, plans: dict[str, StepPlan], store: SegmentStore,
                  manifest: Manifest, emit: Callable[[RunEvent], None],
                  backend: Backend | None = None) -> None:
         self.pipeline = pipeline
@@ -308,7 +301,7 @@ class Executor:
                       block: bool) -> Iterator[list[ChunkSpec | None] | None]:
         """Per batch of step ``name``, the chunk each predecessor gives it (``SKIP``: none,
         the batch was routed elsewhere); None while an input is not there yet."""
-        converging = converging_router(self.pipeline, name)
+        converging = converging_router(self.pipeline.dag, self.pipeline.routers, name)
         if converging is not None:  # after the steps a routing function sends to
             source, router = converging
             chunks: Iterator[Any] = converged_chunks(self.channels[source], router, preds, block)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from distilabel_nb.engine.context import StepContext
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.failures import BatchFailure
 from distilabel_nb.halts import RunHalted
+from distilabel_nb.steps.context import StepContext
 
 if TYPE_CHECKING:
     from distilabel_nb.engine.channel import Channel

@@ -11,15 +11,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from distilabel_nb.cache.layout import CACHE_VERSION
 from distilabel_nb.cache.manifest import KeyState, Manifest
 from distilabel_nb.cache.signature import hash_value
 from distilabel_nb.engine.reasons import miss_reason
-
-if TYPE_CHECKING:
-    from distilabel_nb.pipeline.pipeline import Pipeline
+from distilabel_nb.graph.description import PipelineGraph
 
 __all__ = ["StepPlan", "make_plan", "step_keys"]
 
@@ -59,7 +57,7 @@ class StepPlan:
         return counted[2]
 
 
-def step_keys(pipeline: Pipeline) -> dict[str, tuple[str, str, dict[str, Any]]]:
+def step_keys(pipeline: PipelineGraph) -> dict[str, tuple[str, str, dict[str, Any]]]:
     """For each step: (key, signature, description), in topological order."""
     keys: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for name in pipeline.dag.topological():
@@ -72,7 +70,7 @@ def step_keys(pipeline: Pipeline) -> dict[str, tuple[str, str, dict[str, Any]]]:
     return keys
 
 
-def _edge_key(pipeline: Pipeline, source: str, target: str, key: str) -> str:
+def _edge_key(pipeline: PipelineGraph, source: str, target: str, key: str) -> str:
     """What ``target`` gets from ``source``: its output, or the part a routing function
     sends it (then the function's signature counts too)."""
     router = pipeline.routers.get(source)
@@ -87,7 +85,7 @@ def _chunk(step: Any) -> int:
     return int(getattr(step, "input_batch_size", None) or getattr(step, "batch_size", 0) or 0)
 
 
-def make_plan(pipeline: Pipeline, manifest: Manifest, use_cache: bool = True,
+def make_plan(pipeline: PipelineGraph, manifest: Manifest, use_cache: bool = True,
               recompute: Collection[str] = ()) -> dict[str, StepPlan]:
     keys = step_keys(pipeline)
     manifest.lease([key for key, _, _ in keys.values()])  # one transaction for all steps

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from distilabel_nb.engine.plan import StepPlan
-
-if TYPE_CHECKING:
-    from distilabel_nb.pipeline.pipeline import Pipeline
+from distilabel_nb.graph.description import PipelineGraph
 
 __all__ = ["expected_sizes"]
 
 
-def expected_sizes(pipeline: Pipeline, plans: dict[str, StepPlan]
+def expected_sizes(pipeline: PipelineGraph, plans: dict[str, StepPlan]
                    ) -> dict[str, tuple[int | None, int | None]]:
     """Rows and batches each step should end with, for progress displays: exact for
     hits and sized loaders, an estimate (as many rows as its input) for the others."""
@@ -37,7 +33,7 @@ def expected_sizes(pipeline: Pipeline, plans: dict[str, StepPlan]
     return sizes
 
 
-def _routed(pipeline: Pipeline, name: str) -> bool:
+def _routed(pipeline: PipelineGraph, name: str) -> bool:
     """Whether step ``name`` or one of its ancestors gets only the batches routed to it."""
     targets = {t for router in pipeline.routers.values() for t in router.targets}
     return bool(targets) and (name in targets or bool(targets & pipeline.dag.ancestors(name)))

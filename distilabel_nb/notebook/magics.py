@@ -15,6 +15,8 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from distilabel_nb.notebook.display import register_display
+
 __all__ = ["PipelineMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 
@@ -211,6 +213,7 @@ def load_ipython_extension(ipython: Any) -> None:
         return
     magics = PipelineMagics(ipython)
     ipython.register_magics(magics)
+    register_display(ipython)
     _loaded[id(ipython)] = magics
 
 

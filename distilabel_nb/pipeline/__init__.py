@@ -1,9 +1,10 @@
-"""The pipeline: a DAG of steps, validated before it runs."""
+"""The ``Pipeline`` facade: steps join it in a ``with`` block; it plans and runs through
+the engine."""
 
-from distilabel_nb.backends import RayPipeline
-from distilabel_nb.pipeline.dag import CycleError
+from distilabel_nb.graph.dag import CycleError
+from distilabel_nb.graph.validate import PipelineValidationError
 from distilabel_nb.pipeline.pipeline import Pipeline
-from distilabel_nb.pipeline.validate import PipelineValidationError
+from distilabel_nb.pipeline.ray_pipeline import RayPipeline
 from distilabel_nb.routing import (
     RoutingBatchFunction,
     routing_batch_function,

@@ -8,10 +8,11 @@ import threading
 import time
 import warnings
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
+from distilabel_nb import backends as _backends  # noqa: F401  (registers backend="ray")
 from distilabel_nb.cache.history import new_run_id
 from distilabel_nb.cache.layout import CacheWarning, cache_root, version_dir
 from distilabel_nb.cache.manifest import Manifest, RunRecord
@@ -26,16 +27,15 @@ from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan, make_plan, step_keys
 from distilabel_nb.engine.report import ReportBuilder, RunReport
 from distilabel_nb.engine.runlog import history_entry
+from distilabel_nb.graph.dag import DAG
+from distilabel_nb.graph.description import PipelineGraph
+from distilabel_nb.graph.validate import apply_parameters, validate
 from distilabel_nb.llms.budget import Budget
-from distilabel_nb.pipeline.context import reset_current_pipeline, set_current_pipeline
-from distilabel_nb.pipeline.dag import DAG
 from distilabel_nb.pipeline.serialize import dump_pipeline
-from distilabel_nb.pipeline.validate import apply_parameters, validate
 from distilabel_nb.routing import RoutingBatchFunction
+from distilabel_nb.steps.base import StepBase
+from distilabel_nb.steps.pipeline_like import reset_current_pipeline, set_current_pipeline
 from distilabel_nb.tables import concat
-
-if TYPE_CHECKING:
-    from distilabel_nb.steps.base import StepBase
 
 __all__ = ["Pipeline"]
 
@@ -105,6 +105,14 @@ class Pipeline:
                 raise ValueError(msg)
         self.dag.connect(source.name or "", target.name or "")
 
+    def add_router(self, source: str, router: RoutingBatchFunction) -> None:
+        """``source >> router >> [...]``: ``router`` picks where the batches of ``source`` go."""
+        self.routers[source] = router
+
+    def graph(self) -> PipelineGraph:
+        """The frozen description of the graph as declared so far, which the engine runs."""
+        return PipelineGraph.of(self.name, self.steps, self.dag, self.routers)
+
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(event)`` for every ``RunEvent`` of later runs and plans."""
         self._listeners.append(listener)
@@ -125,7 +133,7 @@ class Pipeline:
     @property
     def aggregated_steps_signature(self) -> str:
         """Hash of every step's signature."""
-        return hash_value({name: sig for name, (_, sig, _) in step_keys(self).items()})
+        return hash_value({name: sig for name, (_, sig, _) in step_keys(self.graph()).items()})
 
     def dump(self, **kwargs: Any) -> dict[str, Any]:
         """The pipeline as distilabel's ``Pipeline.dump()`` shapes it (its pipeline.yaml)."""
@@ -147,8 +155,9 @@ class Pipeline:
         return self._manifest, self._store
 
     def _prepare(self, parameters: Mapping[str, Any] | None) -> None:
-        apply_parameters(self, parameters)
-        validate(self)
+        graph = self.graph()
+        apply_parameters(graph, parameters)
+        validate(graph)
 
     def _emit(self, listeners: list[Listener], event: RunEvent) -> None:
         for listener in listeners:
@@ -178,9 +187,9 @@ class Pipeline:
         """What a run would do, per step, without running anything."""
         self._prepare(parameters)
         manifest, store = self._cache()
-        plans = make_plan(self, manifest, use_cache, recompute)
+        plans = make_plan(self.graph(), manifest, use_cache, recompute)
         try:
-            estimates = estimate_costs(self, plans, store)
+            estimates = estimate_costs(self.graph(), plans, store)
         finally:
             manifest.release()  # a plan holds nothing: GC may take what it looked at
         builder = ReportBuilder(self.name)
@@ -214,7 +223,7 @@ class Pipeline:
             raise RuntimeError(msg)
         try:
             self._prepare(parameters)
-            budget = run_budget(self, max_budget)
+            budget = run_budget(self.graph(), max_budget)
             listeners: list[Listener] = list(self._listeners)
             if on_event is not None:
                 listeners.append(on_event)
@@ -225,7 +234,7 @@ class Pipeline:
 
                 listeners.append(ProgressBars())
             runner = resolve_backend(backend, **dict(backend_options or {}))
-            runner.start(self)
+            runner.start(self.graph())
             try:
                 for attempt in range(_MAX_ATTEMPTS):
                     try:
@@ -252,8 +261,8 @@ class Pipeline:
             try:
                 self._prepare(parameters)
                 manifest, store = self._cache()
-                plans = make_plan(self, manifest)
-                executor = Executor(self, plans, store, manifest, lambda event: None)
+                plans = make_plan(self.graph(), manifest)
+                executor = Executor(self.graph(), plans, store, manifest, lambda event: None)
                 executor.row_limit = max(1, batch_size)
                 executor.run()
                 error = executor.failure()
@@ -273,7 +282,7 @@ class Pipeline:
         manifest, store = self._cache()
         damaged: dict[str, list[str]] = {}
         sources = {error.source}  # files damaged themselves (not a referrer of one)
-        for name, (key, _, _) in step_keys(self).items():
+        for name, (key, _, _) in step_keys(self.graph()).items():
             files = {(ref.path, ref.checksum) for ref in manifest.state(key).batches.values()}
             for path, checksum in sorted(files):
                 found = store.damage(path, checksum) if path != error.path else error
@@ -294,7 +303,7 @@ class Pipeline:
                   listeners: list[Listener], backend: Backend,
                   fail_fast: bool = False, budget: Budget | None = None) -> Distiset:
         manifest, store = self._cache()
-        plans = make_plan(self, manifest, use_cache, recompute)
+        plans = make_plan(self.graph(), manifest, use_cache, recompute)
         builder = ReportBuilder(self.name)
         all_listeners: list[Listener] = [builder, *listeners]
 
@@ -303,7 +312,7 @@ class Pipeline:
 
         run_id = new_run_id()
         self._plan_events(plans, emit, run_id=run_id)
-        executor = Executor(self, plans, store, manifest, emit, backend)
+        executor = Executor(self.graph(), plans, store, manifest, emit, backend)
         executor.fail_fast = fail_fast
         executor.budget = budget
         try:
@@ -356,7 +365,7 @@ class Pipeline:
                    f"{', '.join(self.steps)}")
             raise KeyError(msg)
         manifest, store = self._cache()
-        key = step_keys(self)[step][0]
+        key = step_keys(self.graph())[step][0]
         state = manifest.state(key)
         parts: list[pa.Table] = []
         rows = 0
@@ -373,15 +382,6 @@ class Pipeline:
         if not parts:
             return None
         return concat(parts).slice(0, n)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        """In a notebook, a pipeline displays as its cache graph."""
-        try:
-            from distilabel_nb.notebook.widget import CacheGraph
-        except ImportError:
-            return None
-        bundle: Any = CacheGraph(self)._repr_mimebundle_(**kwargs)
-        return bundle
 
     def _saved_by_hit(self, plan: StepPlan, executor: Executor) -> dict[str, Any]:
         """What a step reused whole cost, in tokens and money (LLM tasks know it from

@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from distilabel_nb.fields import Fielded
+from distilabel_nb.version import __version__
 
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
 
-__all__ = ["dump_pipeline", "dump_yaml"]
+__all__ = ["dump_pipeline"]
 
 
 def _type_info(obj: Any) -> dict[str, str]:
@@ -44,8 +45,6 @@ def _dump_fields(obj: Fielded) -> dict[str, Any]:
 
 def dump_pipeline(pipeline: Pipeline) -> dict[str, Any]:
     """The pipeline as a dict shaped like distilabel's ``Pipeline.dump()``."""
-    from distilabel_nb import __version__
-
     steps = [{"step": _dump_fields(step), "name": name} for name, step in pipeline.steps.items()]
     connections = [{"from": name, "to": list(pipeline.dag.succ[name])}
                    for name in pipeline.steps]
@@ -61,8 +60,3 @@ def dump_pipeline(pipeline: Pipeline) -> dict[str, Any]:
         "requirements": [],
     }
 
-
-def dump_yaml(data: dict[str, Any]) -> str:
-    import yaml
-
-    return str(yaml.dump(data, default_flow_style=False, sort_keys=False))

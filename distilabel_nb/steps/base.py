@@ -16,14 +16,13 @@ import pyarrow as pa
 
 from distilabel_nb.cache.source import class_code_fingerprints
 from distilabel_nb.fields import Fielded
-from distilabel_nb.pipeline.context import current_pipeline
 from distilabel_nb.routing import RoutingBatchFunction
 from distilabel_nb.steps.mappings import map_inputs, map_outputs
+from distilabel_nb.steps.pipeline_like import PipelineLike, current_pipeline
 from distilabel_nb.tables import rename_columns, rows_to_table
 
 if TYPE_CHECKING:
-    from distilabel_nb.engine.context import StepContext
-    from distilabel_nb.pipeline.pipeline import Pipeline
+    from distilabel_nb.steps.context import StepContext
 
 __all__ = ["GeneratorStep", "GlobalStep", "Step", "StepBase", "column_names"]
 
@@ -61,7 +60,7 @@ class StepBase(Fielded):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.pipeline: Pipeline | None = None
+        self.pipeline: PipelineLike | None = None
         #: Set by the executor while the step runs (cache location, counters).
         self.context: StepContext | None = None
         pipeline = current_pipeline()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from distilabel_nb.fields import Fielded
+from distilabel_nb.graph.description import PipelineGraph
 from distilabel_nb.steps.base import column_names
 from distilabel_nb.steps.mappings import map_input_columns, map_output_columns
-
-if TYPE_CHECKING:
-    from distilabel_nb.pipeline.pipeline import Pipeline
 
 __all__ = ["PipelineValidationError", "apply_parameters", "validate"]
 
@@ -32,7 +30,7 @@ def _output_columns(step: Any, available: list[str]) -> list[str]:
                               aside)
 
 
-def validate(pipeline: Pipeline) -> dict[str, list[str]]:
+def validate(pipeline: PipelineGraph) -> dict[str, list[str]]:
     """Raise ``PipelineValidationError`` on a wrong pipeline; return columns per step."""
     if not pipeline.steps:
         msg = f"pipeline {pipeline.name!r} has no steps: create steps inside `with Pipeline(...)`"
@@ -84,7 +82,7 @@ def _set_fields(obj: Fielded, values: Mapping[str, Any], path: str) -> None:
             setattr(obj, key, value)
 
 
-def apply_parameters(pipeline: Pipeline, parameters: Mapping[str, Any] | None) -> None:
+def apply_parameters(pipeline: PipelineGraph, parameters: Mapping[str, Any] | None) -> None:
     """Set ``run(parameters={step: {name: value}})`` on the steps, refusing unknown names."""
     for name, values in (parameters or {}).items():
         if name not in pipeline.steps:

@@ -34,6 +34,13 @@ class DAG:
         self.succ[source].append(target)
         self.pred[target].append(source)
 
+    def copy(self) -> DAG:
+        other = DAG()
+        other.nodes = list(self.nodes)
+        other.succ = {name: list(targets) for name, targets in self.succ.items()}
+        other.pred = {name: list(sources) for name, sources in self.pred.items()}
+        return other
+
     @property
     def edges(self) -> list[tuple[str, str]]:
         return [(a, b) for a in self.nodes for b in self.succ[a]]

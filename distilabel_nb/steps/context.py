@@ -1,6 +1,6 @@
 """What a running step may know and report: its cache location and its counters.
 
-The executor sets ``step.context`` before ``load()``. Row-level caches (LLM tasks) keep
+The engine sets ``step.context`` before ``load()``. Row-level caches (LLM tasks) keep
 their rows under ``cache_dir`` keyed by ``signature`` and report what they reused and
 how many tokens they spent or saved; the report and the widget read it from events.
 """
