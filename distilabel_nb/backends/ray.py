@@ -36,6 +36,7 @@ from distilabel_nb.cache.store import SegmentStore
 from distilabel_nb.engine.backends import Pending
 from distilabel_nb.engine.channel import RunStopped
 from distilabel_nb.engine.remote import BatchTarget, Piece, StoredBatch, compute_stored
+from distilabel_nb.engine.replicas import resource_options
 from distilabel_nb.steps.base import StepBase
 from distilabel_nb.steps.context import StepContext
 
@@ -150,23 +151,10 @@ class _RayPending:
         return result
 
 
-def _options(step: Any) -> dict[str, Any]:
-    """``step.resources`` as a dict: replicas, num_cpus, num_gpus, memory, resources."""
-    raw = getattr(step, "resources", None)
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):  # distilabel's StepResources and look-alikes
-        raw = {name: getattr(raw, name) for name in
-               ("replicas", "cpus", "gpus", "memory", "resources", "num_cpus", "num_gpus")
-               if getattr(raw, name, None) is not None}
-    aliases = {"cpus": "num_cpus", "gpus": "num_gpus"}
-    return {aliases.get(k, k): v for k, v in raw.items() if v is not None}
-
-
 def _stateful(step: Any) -> bool:
     return (bool(getattr(step, "io_bound", False))
             or type(step).load is not StepBase.load
-            or "replicas" in _options(step))
+            or "replicas" in resource_options(step))
 
 
 _REMOTE: list[Any] = []
@@ -185,7 +173,7 @@ class _StepRunner:
     def __init__(self, step: Any, payload: bytes, kind: tuple[bool, bool], cpus: int,
                  window: int | None) -> None:
         stateful, io_bound = kind
-        options = _options(step)
+        options = resource_options(step)
         self.replicas = max(1, int(options.pop("replicas", 1)))
         context = step.context
         self.context_fields = None if context is None else (

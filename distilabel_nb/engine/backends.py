@@ -3,7 +3,8 @@
 The executor hands each batch to ``backend.submit(step, tables)`` and gets a ``Pending``
 back; it keeps up to ``backend.window(step)`` batches of a step in flight and publishes
 their results in order. The local backend computes at once (a window of one), so a
-local run behaves exactly as if the executor called the step itself.
+local run behaves exactly as if the executor called the step itself; a step with
+``replicas`` gets threads of its own (``replicas.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pyarrow as pa
 
 from distilabel_nb.cache.store import SegmentStore
 from distilabel_nb.engine.remote import BatchTarget, Piece, StoredBatch, compute_stored
+from distilabel_nb.engine.replicas import ThreadReplicas, replicas_of
 
 __all__ = ["Backend", "LocalBackend", "Pending", "hook", "register_backend", "resolve_backend"]
 
@@ -93,21 +95,26 @@ class _Done:
 
 
 class LocalBackend:
-    """Compute each batch right away in the calling thread."""
+    """Compute each batch right away in the calling thread; the batches of a step with
+    ``replicas`` (N > 1) in N threads, up to 2N in flight, from a driver thread."""
 
     name = "local"
+
+    def __init__(self) -> None:
+        self._replicas = ThreadReplicas()
 
     def start(self, pipeline: Any) -> None:
         return None
 
     def stop(self) -> None:
-        return None
+        self._replicas.close()
 
     def window(self, step: Any) -> int:
-        return 1
+        replicas = replicas_of(step)
+        return 1 if replicas == 1 else 2 * replicas
 
     def threaded(self, step: Any) -> bool:
-        return False
+        return replicas_of(step) > 1
 
     def loads_here(self, step: Any) -> bool:
         return True
@@ -119,6 +126,8 @@ class LocalBackend:
         return False
 
     def submit(self, step: Any, tables: list[pa.Table]) -> Pending:
+        if replicas_of(step) > 1:
+            return self._replicas.submit(step, tables)
         return _Done.of(step.run_batch, tables)
 
     def submit_stored(self, step: Any, store: SegmentStore, inputs: list[list[Piece]],
