@@ -187,3 +187,56 @@ def test_bad_sizes_are_refused(bad: str) -> None:
 def test_format_size() -> None:
     assert [format_size(n) for n in (0, 999, 1234, 5_600_000, 7 * 10**9)] == [
         "0 B", "999 B", "1.2 kB", "5.6 MB", "7.0 GB"]
+
+
+_HOLDER = """
+import sys, time
+from distilabel_nb.cache.manifest import Manifest
+manifest = Manifest(__import__("pathlib").Path(sys.argv[1]))
+for key in sys.argv[2:]:
+    manifest.state(key)          # what a planning run, a preview or the widget does
+print("leased", flush=True)
+time.sleep(600)
+"""
+
+
+def test_gc_after_a_kernel_that_died_holding_leases_still_collects(
+        cache_dir: pathlib.Path) -> None:
+    """A process takes leases and is SIGKILLed; while it is a zombie (not reaped yet, as
+    a kernel whose parent is busy) and after, its leases keep nothing."""
+    build(cache_dir, "a").run(progress=False)
+    with _db(cache_dir) as conn:
+        keys = [k for (k,) in conn.execute("SELECT key FROM outputs")]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(cache_dir / "v1" / "manifest.sqlite"), *keys],
+        stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert holder.stdout is not None and holder.stdout.readline() == b"leased\n"
+    assert cache_gc(cache_dir, max_size=0)["skipped"] == 2  # alive: its leases hold
+    holder.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # killed, not reaped: a zombie
+        with open(f"/proc/{holder.pid}/stat") as handle:
+            if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    try:
+        assert cache_gc(cache_dir, max_size=0)["removed"] == 2
+        assert _files(cache_dir) == []
+        with _db(cache_dir) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+    finally:
+        holder.wait()
+
+
+def test_a_lease_is_dead_when_its_pid_now_names_a_newer_process() -> None:
+    from distilabel_nb.cache.records import process_alive
+
+    newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert process_alive(newer.pid)
+        assert process_alive(newer.pid, since=time.time())
+        # a lease taken before this process existed was another process's
+        assert not process_alive(newer.pid, since=time.time() - 3600)
+    finally:
+        newer.kill()
+        newer.wait()

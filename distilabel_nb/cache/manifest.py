@@ -257,7 +257,7 @@ class Manifest:
                 if token == self._token or token in dead:
                     alive = token not in dead
                 elif host == HOST:
-                    alive = process_alive(pid)
+                    alive = process_alive(pid, since)
                 else:
                     alive = now - since < REMOTE_LEASE_SECONDS
                 if alive:

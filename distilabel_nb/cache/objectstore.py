@@ -195,7 +195,9 @@ class ObjectStoreManifest(Manifest):
             if name == f"{self._token}.json":
                 alive = True
             elif lease.get("host") == HOST:
-                alive = process_alive(int(lease.get("pid", 0)))
+                since = lease.get("since")
+                alive = process_alive(int(lease.get("pid", 0)),
+                                      None if since is None else float(since))
             else:
                 alive = now - float(lease.get("since", 0)) < REMOTE_LEASE_SECONDS
             if alive:

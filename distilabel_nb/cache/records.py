@@ -18,15 +18,51 @@ REMOTE_LEASE_SECONDS = 24 * 3600
 HOST = socket.gethostname()
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this machine is running."""
+def process_alive(pid: int, since: float | None = None) -> bool:
+    """Whether process ``pid`` of this machine is running: not gone, not a zombie (a
+    killed kernel its parent has not reaped yet) and, given ``since`` (when it took a
+    lease), not a newer process that was given the same pid."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: alive
-        return True
-    return True
+        pass
+    started, state = _proc_stat(pid)
+    if state in ("Z", "X"):
+        return False
+    return not (since is not None and started is not None and started > since + 1.0)
+
+
+def _proc_stat(pid: int) -> tuple[float | None, str | None]:
+    """When process ``pid`` started (epoch seconds) and its state letter, from Linux's
+    ``/proc``; (None, None) where there is no ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None, None
+    state = fields[0].decode()
+    try:
+        ticks = int(fields[19])  # field 22 of stat: start time, in clock ticks after boot
+    except (IndexError, ValueError):
+        return None, state
+    boot = _boot_time()
+    return (None if boot is None else boot + ticks / os.sysconf("SC_CLK_TCK")), state
+
+
+@functools.cache
+def _boot_time() -> float | None:
+    try:
+        with open("/proc/stat", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"btime "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 class BatchRef(NamedTuple):
