@@ -48,7 +48,7 @@ def _overlapping(spans: list[tuple[int, float, float]]) -> int:
 def test_two_replicas_take_batches_at_the_same_time(tmp_path: pathlib.Path) -> None:
     spans: list[tuple[int, float, float]] = []
     distiset = _build(tmp_path / "two", spans, {"replicas": 2}).run(progress=False)
-    rows = distiset["default"]["train"].to_pylist()
+    rows = distiset["default"]["train"].to_list()
     assert rows == [{"id": i, "twice": 2 * i} for i in range(24)]  # in batch order
     assert len(spans) == 6
     # six batches on two replicas: at least three pairs ran side by side
@@ -76,7 +76,7 @@ def test_a_failed_batch_on_a_replica_goes_on_in_order(tmp_path: pathlib.Path) ->
     spans: list[tuple[int, float, float]] = []
     with pytest.warns(StepFailedWarning, match="step 'sleepy' failed on batch 2"):
         distiset = _build(tmp_path, spans, {"replicas": 2}, fail_on=8).run(progress=False)
-    rows = distiset["default"]["train"].to_pylist()
+    rows = distiset["default"]["train"].to_list()
     assert [r["id"] for r in rows] == list(range(24))
     assert [r["twice"] for r in rows] == [
         None if 8 <= i < 12 else 2 * i for i in range(24)]
