@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from distilabel_nb.cache.catalog import Catalog, OutputEntry
+from distilabel_nb.cache.filesystems import open_filesystem
 from distilabel_nb.cache.layout import CACHE_VERSION, cache_root
 from distilabel_nb.cache.lineage import downstream_keys
 from distilabel_nb.cache.manifest import Manifest, RunRecord
@@ -139,7 +140,7 @@ def _filesystem(root: str | os.PathLike[str] | None) -> tuple[pafs.FileSystem, s
     if isinstance(where, pathlib.Path):
         return pafs.LocalFileSystem(), str(where)
     try:
-        filesystem, path = pafs.FileSystem.from_uri(where)
+        filesystem, path = open_filesystem(where)
     except (pa.ArrowInvalid, ValueError, OSError) as error:
         msg = (f"cannot open the cache at {cache_location(root)}: {error}. Write it as "
                "s3://bucket/prefix (options in the query string, e.g. "

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 import pyarrow.fs as pafs
 
 from distilabel_nb.cache.catalog import OutputEntry, SegmentEntry
+from distilabel_nb.cache.filesystems import CacheUnreachableError, open_filesystem
 from distilabel_nb.cache.history import RunEntry
 from distilabel_nb.cache.layout import CACHE_VERSION, CacheWarning
 from distilabel_nb.cache.manifest import Manifest
@@ -73,7 +74,7 @@ def open_uri_cache(uri: str) -> tuple[ObjectStoreManifest, SegmentStore]:
     (``s3://bucket/prefix?endpoint_override=host:port&scheme=http``); credentials come
     from the usual environment (``AWS_ACCESS_KEY_ID``, ...).
     """
-    filesystem, path = pafs.FileSystem.from_uri(uri)
+    filesystem, path = open_filesystem(uri)
     base = f"{path.rstrip('/')}/v{CACHE_VERSION}"
     return ObjectStoreManifest(filesystem, base), SegmentStore(base, filesystem)
 
@@ -96,6 +97,7 @@ class ObjectStoreManifest(Manifest):
         self._records: dict[str, dict[str, dict[str, Any]]] = {}  # key -> marker -> record
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._local = isinstance(filesystem, pafs.LocalFileSystem)
+        self.where = self.base if self._local else f"{filesystem.type_name}://{self.base}"
 
     # -- objects -----------------------------------------------------------------------
     def _map(self, func: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
@@ -110,7 +112,14 @@ class ObjectStoreManifest(Manifest):
         return list(self._pool.map(func, items))
 
     def _write(self, path: str, record: dict[str, Any]) -> None:
-        data = json.dumps(record, default=str).encode()
+        try:
+            self._put(path, json.dumps(record, default=str).encode())
+        except OSError as error:
+            if self._local:
+                raise
+            raise CacheUnreachableError(self.where, error, "write to") from error
+
+    def _put(self, path: str, data: bytes) -> None:
         if self._local:  # a shared folder: write aside, then rename (atomic)
             self.fs.create_dir(posixpath.dirname(path), recursive=True)
             temp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -126,8 +135,12 @@ class ObjectStoreManifest(Manifest):
         try:
             with self.fs.open_input_stream(path) as source:
                 data = source.read()
-        except (FileNotFoundError, OSError):
+        except FileNotFoundError:
             return None
+        except OSError as error:
+            if self._local:
+                return None
+            raise CacheUnreachableError(self.where, error, "read") from error
         try:
             return json.loads(data)
         except ValueError:
@@ -147,6 +160,10 @@ class ObjectStoreManifest(Manifest):
             infos = self.fs.get_file_info(selector)
         except (FileNotFoundError, NotADirectoryError):
             return {}
+        except OSError as error:
+            if self._local:
+                raise
+            raise CacheUnreachableError(self.where, error, "list") from error
         return {posixpath.basename(i.path): i for i in infos
                 if i.type == pafs.FileType.File and ".tmp-" not in i.path}
 

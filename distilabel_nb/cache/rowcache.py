@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS rows (
 ) WITHOUT ROWID
 """
 
+#: One RowCache of this process opens its file at a time.
+_OPENING = threading.Lock()
+
 _CHUNK = 500  # keys per SELECT (SQLite's variable limit is 999 on old builds)
 
 CachedRow = tuple[Any, int, int]
@@ -58,11 +61,14 @@ class RowCache:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = self.folder / "rows.sqlite"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        # Two LLM steps load at once in threads of their own: the switch to WAL of a new
+        # file then fails at once with "database is locked" (no busy wait for it).
+        with _OPENING:
+            self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
         for suffix in ("", "-wal", "-shm"):  # answers paid for are the user's alone
             with contextlib.suppress(OSError):
                 os.chmod(f"{self.path}{suffix}", 0o600)

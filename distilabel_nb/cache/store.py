@@ -32,6 +32,7 @@ import pyarrow.fs as pafs
 import xxhash
 
 from distilabel_nb.cache import refs as column_refs
+from distilabel_nb.cache.filesystems import CacheUnreachableError
 from distilabel_nb.cache.layout import private_dir
 from distilabel_nb.tables import concat_conformed
 
@@ -146,6 +147,8 @@ class SegmentStore:
         self._dirs: set[str] = set()
         #: On the local filesystem, files and folders are created user-only.
         self.local = isinstance(self.fs, pafs.LocalFileSystem)
+        #: How errors name this store (no credentials: the filesystem holds those).
+        self.where = self.base if self.local else f"{self.fs.type_name}://{self.base}"
 
     def _dir_for(self, key: str) -> str:
         path = f"{self.base}/data/{key[:2]}/{key}"
@@ -153,7 +156,10 @@ class SegmentStore:
             if self.local:
                 private_dir(pathlib.Path(path))
             else:
-                self.fs.create_dir(path, recursive=True)
+                try:
+                    self.fs.create_dir(path, recursive=True)
+                except OSError as error:
+                    raise CacheUnreachableError(self.where, error, "write to") from error
             self._dirs.add(path)
         return path
 
@@ -176,6 +182,8 @@ class SegmentStore:
                 self.fs.delete_file(temp)
             if error.errno in _FULL or "No space left" in str(error):
                 raise CacheFullError(final, error) from error
+            if not self.local and not isinstance(error, FileNotFoundError):
+                raise CacheUnreachableError(self.where, error, "write to") from error
             raise
 
     def rel(self, path: str) -> str:
@@ -256,7 +264,11 @@ class SegmentStore:
         try:
             with self.fs.open_input_file(path) as source:
                 data = source.read_buffer()
-        except (FileNotFoundError, OSError) as error:
+        except FileNotFoundError as error:
+            raise CorruptSegmentError(path, f"cannot be read ({error})") from error
+        except OSError as error:
+            if not self.local:  # the store did not answer: the file may well be intact
+                raise CacheUnreachableError(self.where, error, "read") from error
             raise CorruptSegmentError(path, f"cannot be read ({error})") from error
         if xxhash.xxh3_64_hexdigest(memoryview(data)) != checksum:
             raise CorruptSegmentError(path, "checksum mismatch (truncated or altered)")

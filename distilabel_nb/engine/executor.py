@@ -11,6 +11,7 @@ unless ``fail_fast`` is set.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 import traceback
@@ -120,10 +121,11 @@ class Executor:
                 if not progressed:
                     wake.wait(0.05)
                     wake.clear()
-        except KeyboardInterrupt:
+        except BaseException:  # Ctrl-C, or a cache that cannot be written: stop all
             self.stop.set()
             for task in tasks.values():
-                task.close()
+                with contextlib.suppress(Exception):  # the first error is the one raised
+                    task.close()  # its writer commits what it can, and stops its timer
             for thread in threads:
                 thread.join()
             raise
@@ -157,8 +159,13 @@ class Executor:
             fingerprints={configs[leaf]: self.plans[leaf].key for leaf in leaves})
 
     def _drive(self, name: str) -> None:
-        for _ in self._step_task(name, block=True):
-            pass
+        try:
+            for _ in self._step_task(name, block=True):
+                pass
+        except Exception as error:  # the cache failed at the step's end: stop the run
+            if self.outcomes[name].error is None:
+                self.outcomes[name].error = error
+            self.stop.set()
 
     # -- one step ----------------------------------------------------------------------
     def _step_task(self, name: str, block: bool) -> Generator[bool, None, None]:
