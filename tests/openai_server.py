@@ -2,7 +2,7 @@
 
 Real HTTP/1.1 with keep-alive on 127.0.0.1, written on ``asyncio`` streams (no extra
 dependency). It implements ``POST /v1/chat/completions`` (and ``GET /v1/models``, and
-``GET /v1/stats`` with the request count),
+``GET /v1/stats`` with the request count, and OpenAI's Batch API: ``openai_batch_api.py``),
 answers deterministically from the prompt and the sampling parameters, reports ``usage``,
 counts requests, records the ``Authorization`` header, can fail chosen prompts, and can
 wait a fixed latency before answering.
@@ -21,6 +21,11 @@ import threading
 import time
 from collections import Counter
 from typing import Any
+
+try:  # a package in the tests, a script for the benchmark
+    from tests.openai_batch_api import BatchAPI
+except ImportError:
+    from openai_batch_api import BatchAPI  # type: ignore[no-redef]
 
 __all__ = ["OpenAIServer", "answer_for"]
 
@@ -69,6 +74,8 @@ class OpenAIServer:
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        #: OpenAI's Batch API; its requests are answered as chat completions, uncounted.
+        self.batch_api = BatchAPI(lambda body: (200, self.completion(body)))
 
     # -- observing -------------------------------------------------------------------
     @property
@@ -142,7 +149,7 @@ class OpenAIServer:
                 length = int(headers.get("content-length", "0"))
                 raw = await reader.readexactly(length) if length else b""
                 status, payload, extra = await self._respond(method, path, headers, raw)
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 reason = {200: "OK", 404: "Not Found"}.get(status, "Error")
                 out = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
                        f"Content-Length: {len(data)}", "Connection: keep-alive"]
@@ -158,11 +165,14 @@ class OpenAIServer:
                 writer.close()
 
     async def _respond(self, method: str, path: str, headers: dict[str, str],
-                       raw: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+                       raw: bytes) -> tuple[int, Any, dict[str, str]]:
         if method == "GET" and path.rstrip("/").endswith("/stats"):
             return 200, {"count": self.count, "failures": self.failures}, {}
         if method == "GET" and path.rstrip("/").endswith("/models"):
             return 200, {"object": "list", "data": [{"id": "test-model", "object": "model"}]}, {}
+        if "/files" in path or "/batches" in path:  # the Batch API (openai_batch_api.py)
+            status, payload = self.batch_api.respond(method, path, headers, raw)
+            return status, payload, {}
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
             return 404, {"error": {"message": f"no route {method} {path}"}}, {}
         body = json.loads(raw or b"{}")
@@ -185,11 +195,15 @@ class OpenAIServer:
             error = {"error": {"message": f"simulated failure ({self.fail_status})",
                                "type": "server_error", "code": None}}
             return self.fail_status, error, {"retry-after-ms": "5"}
-        text = answer_for(prompt, body)
+        return 200, self.completion(body), {}
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The chat completion answering ``body``, with usage (the batch API's too)."""
+        text = answer_for(_prompt_of(body), body)
         prompt_tokens = sum(_n_tokens(str(m.get("content", "")))
                             for m in body.get("messages") or [])
         completion_tokens = _n_tokens(text)
-        payload = {
+        return {
             "id": f"chatcmpl-{self.count}",
             "object": "chat.completion",
             "created": int(time.time()),
@@ -200,7 +214,6 @@ class OpenAIServer:
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
         }
-        return 200, payload, {}
 
 
 def main() -> None:

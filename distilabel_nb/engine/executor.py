@@ -29,7 +29,7 @@ from distilabel_nb.engine.estimate import row_cache_dir
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.failures import continues_after_failure, failed_batch
 from distilabel_nb.engine.outcome import StepFailedError, StepOutcome, finished_event
-from distilabel_nb.engine.plan import StepPlan
+from distilabel_nb.engine.plan import StepPlan, takes_whole_input
 from distilabel_nb.engine.remote import (
     BatchTarget,
     Piece,
@@ -271,7 +271,7 @@ class Executor:
                  writer: BatchWriter, outcome: StepOutcome,
                  block: bool) -> Generator[bool, None, int]:
         preds = [self.channels[p] for p in self.pipeline.dag.pred[name]]
-        size = None if step.kind == "global" else max(1, int(step.input_batch_size))
+        size = None if takes_whole_input(step) else max(1, int(step.input_batch_size))
         window = max(1, self.backend.window(step))
         in_workers = hook(self.backend, "worker_io", False)(step, self.store)
         inflight: collections.deque[_Inflight] = collections.deque()

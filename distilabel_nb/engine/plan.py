@@ -19,7 +19,7 @@ from distilabel_nb.cache.signature import hash_value
 from distilabel_nb.engine.reasons import miss_reason
 from distilabel_nb.graph.description import PipelineGraph
 
-__all__ = ["StepPlan", "make_plan", "step_keys"]
+__all__ = ["StepPlan", "make_plan", "step_keys", "takes_whole_input"]
 
 
 @dataclasses.dataclass
@@ -79,8 +79,15 @@ def _edge_key(pipeline: PipelineGraph, source: str, target: str, key: str) -> st
     return hash_value({"routed": key, "by": router.signature})
 
 
+def takes_whole_input(step: Any) -> bool:
+    """Whether ``step`` gets its whole input as one batch: global steps, and steps that
+    ask for it (``whole_input``: an LLM task sending its rows to a provider's batch API
+    in one job)."""
+    return step.kind == "global" or bool(getattr(step, "whole_input", False))
+
+
 def _chunk(step: Any) -> int:
-    if step.kind == "global":
+    if takes_whole_input(step):
         return 0
     return int(getattr(step, "input_batch_size", None) or getattr(step, "batch_size", 0) or 0)
 

@@ -72,9 +72,12 @@ class LLM(Fielded):
     """Base of the LLM clients. Subclasses implement ``agenerate``."""
 
     #: Fields that do not change what the model generates: kept out of the signature.
+    #: How the requests travel (one by one, or as a provider batch job) does not change
+    #: the answers either: rows generated either way are reused either way.
     signature_skip: ClassVar[frozenset[str]] = frozenset({
         "max_concurrency", "max_retries", "timeout", "price_per_million_tokens",
-        "price_per_million_input_tokens", "price_per_million_output_tokens"})
+        "price_per_million_input_tokens", "price_per_million_output_tokens",
+        "use_offline_batch_generation", "offline_batch_generation_block_until_done"})
 
     generation_kwargs: RuntimeParameter[dict[str, Any]] = {}
     #: At most this many requests in flight at once.
@@ -84,6 +87,11 @@ class LLM(Fielded):
     #: Or separate prices for prompt (input) and completion (output) tokens.
     price_per_million_input_tokens: float | None = None
     price_per_million_output_tokens: float | None = None
+    #: As distilabel's: send the rows to the provider's batch API (half the price) as one
+    #: job per run; a run before the job is done raises ``OfflineBatchPendingError``.
+    use_offline_batch_generation: bool = False
+    #: Seconds to wait for the job, polling (None: do not wait, collect on a later run).
+    offline_batch_generation_block_until_done: int | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -145,6 +153,21 @@ class LLM(Fielded):
                 return None
             per_in = per_out = self.price_per_million_tokens
         return ((per_in or 0.0) * input_tokens + (per_out or 0.0) * output_tokens) / 1e6
+
+    # -- offline batch generation (a provider's batch API) ----------------------------
+    def submit_batch(self, chats: Sequence[ChatType], keys: Sequence[str]) -> str:
+        """Send ``chats`` as one provider batch job (``keys`` name the rows); its id."""
+        msg = (f"{type(self).__name__} has no batch API: use_offline_batch_generation=True "
+               "needs an LLM that implements submit_batch (OpenAILLM)")
+        raise NotImplementedError(msg)
+
+    def poll_batch(self, job_id: str) -> Any:
+        """Where the job stands (``llms.openai_batch.BatchState``)."""
+        raise NotImplementedError(type(self).__name__)
+
+    def batch_results(self, state: Any) -> dict[str, Generation]:
+        """A finished job's answers by row key."""
+        raise NotImplementedError(type(self).__name__)
 
     # -- lifecycle ---------------------------------------------------------------------
     def load(self) -> None:

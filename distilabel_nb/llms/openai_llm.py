@@ -18,12 +18,16 @@ metadata, and the row is retried on the next run.
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from distilabel_nb.fields import Secret
 from distilabel_nb.llms.base import LLM, ChatType, Generation
 
-__all__ = ["OpenAILLM", "to_openai_kwargs"]
+if TYPE_CHECKING:
+    from distilabel_nb.llms.openai_batch import BatchState
+
+__all__ = ["OpenAILLM", "parse_completion", "to_openai_kwargs"]
 
 #: distilabel's generation kwarg names -> the chat completions API's.
 _RENAMED = {"max_new_tokens": "max_tokens", "stop_sequences": "stop"}
@@ -115,6 +119,28 @@ class OpenAILLM(LLM):
         if client is not None:
             await client.close()
 
+    # -- offline batch generation (OpenAI's Batch API, half the price) -------------------
+    def submit_batch(self, chats: Sequence[ChatType], keys: Sequence[str]) -> str:
+        from distilabel_nb.llms.openai_batch import submit_batch
+
+        body = {"model": self.model, **to_openai_kwargs(dict(self.generation_kwargs or {}))}
+        return self._run(submit_batch(self._ensure_client(), chats, keys, body))
+
+    def poll_batch(self, job_id: str) -> BatchState:
+        from distilabel_nb.llms.openai_batch import poll_batch
+
+        return self._run(poll_batch(self._ensure_client(), job_id))
+
+    def batch_results(self, state: BatchState) -> dict[str, Generation]:
+        from distilabel_nb.llms.openai_batch import batch_results
+
+        return self._run(batch_results(self._ensure_client(), state))
+
+    def _ensure_client(self) -> Any:
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
     async def agenerate(self, messages: ChatType, **generation_kwargs: Any) -> Generation:
         if self._client is None:
             self._client = self._make_client()
@@ -126,10 +152,11 @@ class OpenAILLM(LLM):
             data = await self._client.post("/chat/completions", body=body, cast_to=object)
         except Exception as error:
             return Generation(None, error=self.scrub(_describe_error(error)))
-        return _parse(data)
+        return parse_completion(data)
 
 
-def _parse(data: Any) -> Generation:
+def parse_completion(data: Any) -> Generation:
+    """A chat completion's JSON as a ``Generation`` (text, usage, or the error)."""
     if not isinstance(data, dict):
         return Generation(None, error=f"unexpected response: {str(data)[:200]}")
     usage = data.get("usage") or {}

@@ -281,10 +281,19 @@ class Task(Step):
                 if self._rows is not None and signature is not None else None
         return self._answer_mean  # type: ignore[return-value]
 
+    @property
+    def whole_input(self) -> bool:
+        """An LLM in offline batch mode gets the whole input at once: one job per run."""
+        return bool(self.llm.use_offline_batch_generation)
+
     def _generate(self, chats: list[ChatType], keys: list[str],
                   signature: str | None) -> list[Generation]:
         """Ask the LLM; successful answers go to the row cache as they arrive (in groups),
         so a run that dies mid-batch keeps the answers it already paid for."""
+        if self.llm.use_offline_batch_generation and signature is not None:
+            from distilabel_nb.steps.tasks.offline_batch import generate_offline
+
+            return generate_offline(self, chats, keys, signature)
         budget = getattr(self.context, "budget", None)
         if budget is not None:
             return self._generate_cached(chats, keys, signature, budget=budget,
