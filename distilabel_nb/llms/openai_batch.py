@@ -8,7 +8,7 @@ completion window (24 h); ``OpenAILLM(use_offline_batch_generation=True)`` uses 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -59,10 +59,11 @@ async def poll_batch(client: Any, job_id: str) -> BatchState:
                       batch.output_file_id, batch.error_file_id)
 
 
-async def batch_results(client: Any, state: BatchState) -> dict[str, Generation]:
-    """The answers of a finished batch by ``custom_id`` (failed requests as errors)."""
-    from distilabel_nb.llms.openai_llm import parse_completion
-
+async def batch_results(client: Any, state: BatchState,
+                        parse_completion: Callable[[Any], Generation]
+                        ) -> dict[str, Generation]:
+    """The answers of a finished batch by ``custom_id`` (failed requests as errors);
+    ``parse_completion`` reads one chat completion body."""
     results: dict[str, Generation] = {}
     for file_id in (state.output_file_id, state.error_file_id):
         if not file_id:

@@ -134,7 +134,7 @@ class OpenAILLM(LLM):
     def batch_results(self, state: BatchState) -> dict[str, Generation]:
         from distilabel_nb.llms.openai_batch import batch_results
 
-        return self._run(batch_results(self._ensure_client(), state))
+        return self._run(batch_results(self._ensure_client(), state, parse_completion))
 
     def _ensure_client(self) -> Any:
         if self._client is None:

@@ -12,14 +12,11 @@ the job did not cover (the input grew meanwhile) go out as the next run's job.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from distilabel_nb.cache.jobs import BatchJobs
 from distilabel_nb.halts import OfflineBatchPendingError
 from distilabel_nb.llms.base import ChatType, Generation
-
-if TYPE_CHECKING:
-    from distilabel_nb.steps.tasks.base import Task
 
 __all__ = ["POLL_SECONDS", "generate_offline"]
 
@@ -27,9 +24,11 @@ __all__ = ["POLL_SECONDS", "generate_offline"]
 POLL_SECONDS = 5.0
 
 
-def generate_offline(task: Task, chats: list[ChatType], keys: list[str],
+def generate_offline(task: Any, chats: list[ChatType], keys: list[str],
                      signature: str) -> list[Generation]:
-    """The answers for ``keys``, from the step's batch job (raises while it runs)."""
+    """The answers for ``keys``, from the step's batch job (raises while it runs).
+
+    ``task`` is the ``Task`` asking (its row cache, context, llm and name)."""
     cache, context = task._rows, task.context
     if cache is None or context is None:
         msg = f"step {task.name!r}: offline batch generation needs the row cache (a run)"
@@ -73,7 +72,7 @@ def _wait(llm: Any, job_id: str, block: int | None, context: Any) -> Any:
     return state
 
 
-def _send_the_rest(task: Task, chats: list[ChatType], keys: list[str], missing: list[str],
+def _send_the_rest(task: Any, chats: list[ChatType], keys: list[str], missing: list[str],
                    signature: str) -> NoReturn:
     """Rows the finished job did not cover: this run's new job (their answers come on a
     later run; the covered rows are in the row cache already)."""
