@@ -37,7 +37,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 KIT = '''
 """Steps for the Ray tests; run as a script, it is a driver that runs the pipeline."""
+import os
 import pathlib
+import signal
 import sys
 import time
 import uuid
@@ -49,7 +51,7 @@ from distilabel_nb.steps import LoadDataFromDicts, Step
 class Record(Step):
     """``column = source * factor + 1``; logs every batch it computes to ``log``."""
 
-    signature_skip = frozenset({"log", "delay", "fail_on", "fail_delay"})  # not computed
+    signature_skip = frozenset({"log", "delay", "fail_on", "fail_delay", "die_on"})
     source: str = "i"
     column: str = "x"
     factor: int = 1
@@ -57,6 +59,7 @@ class Record(Step):
     delay: float = 0.0
     fail_on: int = -1
     fail_delay: float = 0.0
+    die_on: int = -1  # the worker dies (SIGKILL) the first time it starts this batch
 
     @property
     def inputs(self):
@@ -68,6 +71,11 @@ class Record(Step):
 
     def process(self, rows):
         first = rows[0]["i"]
+        mark = pathlib.Path(self.log, f"died-{self.name}-{first}")
+        if first == self.die_on and not mark.exists():
+            mark.touch()
+            time.sleep(0.2)  # mid-batch
+            os.kill(os.getpid(), signal.SIGKILL)
         if first == self.fail_on:
             time.sleep(self.fail_delay)
             raise KeyError(f"no value for row {first}")
@@ -79,14 +87,15 @@ class Record(Step):
 
 
 def build(cache, log, n=120, size=10, factor=2, a_cache=True, delay=0.0, fail_on=-1,
-          fail_delay=0.0):
+          fail_delay=0.0, die_on=-1, b_resources=None):
     with Pipeline(name="ray-scenario", cache_dir=cache) as pipeline:
         load = LoadDataFromDicts(name="load", data=[{"i": i} for i in range(n)],
                                  batch_size=size)
         a = Record(name="a", source="i", column="a", log=log, delay=delay,
                    input_batch_size=size, use_cache=a_cache)
         b = Record(name="b", source="a", column="b", factor=factor, log=log,
-                   input_batch_size=size, fail_on=fail_on, fail_delay=fail_delay)
+                   input_batch_size=size, fail_on=fail_on, fail_delay=fail_delay,
+                   die_on=die_on, resources=b_resources)
         c = Record(name="c", source="b", column="c", log=log, input_batch_size=size)
         load >> a >> b >> c
     return pipeline
@@ -103,6 +112,8 @@ def executed(log: pathlib.Path) -> collections.Counter[tuple[str, int]]:
     """(step, first row) of every batch computed since the log was last cleared."""
     counts: collections.Counter[tuple[str, int]] = collections.Counter()
     for path in log.iterdir():
+        if path.name.startswith("died-"):  # a worker's kill mark, not a computed batch
+            continue
         name, first, _ = path.name.split(".")
         counts[(name, int(first))] += 1
     return counts
@@ -325,6 +336,26 @@ def test_failed_batch_raises_the_step_error_and_is_retried_alone(
     again = {first // 10 for step, first in executed(log) if step == "b"}
     assert 6 in again and again == set(range(12)) - committed
     assert statuses(pipeline)["b"] == "partial"
+
+
+@pytest.mark.parametrize("where", ["task", "actor"])
+def test_a_worker_killed_mid_batch_is_retried_with_exact_rows(
+        kit: tuple[ModuleType, pathlib.Path], cluster: dict[str, Any],
+        tmp_path: pathlib.Path, where: str) -> None:
+    module, _ = kit
+    log = tmp_path / "log"
+    log.mkdir()
+    resources = {"replicas": 1} if where == "actor" else None  # replicas: actors
+    pipeline = module.build(str(tmp_path / "cache"), str(log), die_on=60,
+                            b_resources=resources)
+    got = rows(pipeline.run(progress=False, backend="ray"))
+    assert (log / "died-b-60").exists(), "the worker was not killed"
+    want = module.build(str(tmp_path / "local"), str(tmp_path)).run(progress=False)
+    assert got == rows(want)
+    assert statuses(pipeline) == dict.fromkeys(["load", "a", "b", "c"], "miss")
+    done = executed(log)
+    assert done[("b", 60)] == 1 and all(n == 1 for n in done.values())
+    assert {first for step, first in done if step == "b"} == set(range(0, 120, 10))
 
 
 def test_driver_killed_then_resumed(kit: tuple[ModuleType, pathlib.Path],

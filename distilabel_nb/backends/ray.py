@@ -42,6 +42,9 @@ from distilabel_nb.steps.context import StepContext
 
 __all__ = ["RayBackend"]
 
+#: A batch whose worker died (killed, out of memory, node lost) is computed again by Ray,
+#: this many times at most (Ray's own retries: a batch that raises is not retried).
+_RETRIES = 3
 _COUNTERS = ("rows_reused", "rows_computed", "rows_failed", "tokens_used", "tokens_saved")
 #: Steps kept unpickled in a worker process, by payload token (a few runs' worth).
 _STEPS: dict[str, Any] = {}
@@ -183,14 +186,15 @@ class _StepRunner:
         if stateful:
             options.setdefault("num_cpus", 0 if io_bound else 1)
             actor = ray.remote(_StepActor).options(
-                name=None, max_concurrency=1, **options)
+                name=None, max_concurrency=1, max_restarts=_RETRIES,
+                max_task_retries=_RETRIES, **options)
             self.actors = [actor.remote(payload, self.context_fields)
                            for _ in range(self.replicas)]
             self._next = itertools.cycle(self.actors)
             self.window = 1 if step.kind == "global" else 2 * self.replicas
         else:
             options.setdefault("num_cpus", 1)
-            self.task = _remote_task().options(max_retries=0, **options)
+            self.task = _remote_task().options(max_retries=_RETRIES, **options)
             self.token = uuid.uuid4().hex
             self.payload = ray.put(payload)
             self.window = 1 if step.kind == "global" else (window or 2 * cpus)
