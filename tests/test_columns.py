@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import pathlib
 
+import pytest
+
 from distilabel_nb import Pipeline
 from distilabel_nb.steps import (
     CombineOutputs,
     ExpandColumns,
+    GroupColumns,
     KeepColumns,
     LoadDataFromDicts,
+    MergeColumns,
     StepInput,
     StepOutput,
     step,
@@ -46,3 +50,42 @@ def test_combine_outputs_merges_aligned_branches(cache_dir: pathlib.Path) -> Non
         load >> [First(name="first"), Second(name="second")] >> CombineOutputs(name="combine")
     rows = pipeline.run(progress=False)["default"]["train"].to_list()
     assert rows == [{"q": str(i), "a1": f"{i}1", "a2": f"{i}2"} for i in range(120)]
+
+
+@step(inputs=["instruction"], outputs=["generation", "model_name"])
+def ModelA(inputs: StepInput) -> StepOutput:
+    yield [{**row, "generation": row["instruction"] + "!", "model_name": "a"}
+           for row in inputs]
+
+
+@step(inputs=["instruction"], outputs=["generation", "model_name"])
+def ModelB(inputs: StepInput) -> StepOutput:
+    yield [{**row, "generation": row["instruction"] + "?", "model_name": "b"}
+           for row in inputs]
+
+
+def test_group_columns_as_distilabel_docs_use_it(cache_dir: pathlib.Path) -> None:
+    with Pipeline(name="group", cache_dir=cache_dir) as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": "hi"}, {"instruction": "yo"}])
+        group = GroupColumns(name="group", columns=["generation", "model_name"])
+        load >> [ModelA(), ModelB()] >> group
+    rows = pipeline.run(progress=False)["default"]["train"].to_list()
+    assert rows == [
+        {"instruction": "hi", "grouped_generation": ["hi!", "hi?"],
+         "grouped_model_name": ["a", "b"]},
+        {"instruction": "yo", "grouped_generation": ["yo!", "yo?"],
+         "grouped_model_name": ["a", "b"]}]
+    group.output_columns = ["generations", "models"]
+    row = pipeline.run(progress=False)["default"]["train"][0]
+    assert row["generations"] == ["hi!", "hi?"] and row["models"] == ["a", "b"]
+    group.output_columns = ["only_one"]
+    with pytest.warns(UserWarning, match="one name per column"):
+        pipeline.run(progress=False)
+
+
+def test_merge_columns_concatenates_into_one_list(cache_dir: pathlib.Path) -> None:
+    with Pipeline(name="merge", cache_dir=cache_dir) as pipeline:
+        load = LoadDataFromDicts(data=[{"a": "x", "b": ["y", "z"], "keep": 1}])
+        load >> MergeColumns(columns=["a", "b"], output_column="queries")
+    rows = pipeline.run(progress=False)["default"]["train"].to_list()
+    assert rows == [{"keep": 1, "queries": ["x", "y", "z"]}]

@@ -336,3 +336,13 @@ def test_a_full_hit_reports_the_tokens_it_saved(tmp_path):
     second = run()
     assert second.status == "hit"
     assert second.tokens_saved == first.tokens_used
+
+
+def test_task_print_shows_the_prompt_with_placeholders(capsys):
+    task = TextGeneration(llm=OfflineLLM(), system_prompt="Be brief.")
+    task.print()
+    out = capsys.readouterr().out
+    assert "Prompt: TextGeneration" in out
+    assert "<PLACEHOLDER_INSTRUCTION>" in out and "Be brief." in out
+    task.print([{"role": "user", "content": "How much is 2+2?"}])
+    assert "How much is 2+2?" in capsys.readouterr().out

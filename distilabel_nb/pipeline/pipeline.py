@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import threading
 import time
@@ -31,6 +32,7 @@ from distilabel_nb.graph.dag import DAG
 from distilabel_nb.graph.description import PipelineGraph
 from distilabel_nb.graph.validate import apply_parameters, validate
 from distilabel_nb.llms.budget import Budget
+from distilabel_nb.pipeline.dataset_input import attach_dataset
 from distilabel_nb.pipeline.serialize import dump_pipeline
 from distilabel_nb.routing import RoutingBatchFunction
 from distilabel_nb.steps.base import StepBase
@@ -201,8 +203,14 @@ class Pipeline:
             progress: bool | None = None, recompute: Collection[str] = (),
             on_event: Listener | None = None, backend: str | Backend | None = None,
             backend_options: Mapping[str, Any] | None = None,
-            fail_fast: bool = False, max_budget: float | None = None) -> Distiset:
+            fail_fast: bool = False, max_budget: float | None = None, dataset: Any = None,
+            dataset_batch_size: int = 50, use_fs_to_pass_data: bool = False) -> Distiset:
         """Run what changed, reuse the rest; returns the leaf steps' outputs.
+
+        ``dataset`` (a list of dicts, a pandas DataFrame, a ``datasets.Dataset``) feeds the
+        root steps through a generator step, keyed by its content, as in distilabel.
+        ``use_fs_to_pass_data`` is accepted for distilabel's sake and changes nothing:
+        here every batch always passes from step to step through the cache on disk.
 
         As in distilabel, a batch that raises does not stop the run: its rows go on with
         the step's outputs set to None, nothing computed from them is cached, a
@@ -222,6 +230,8 @@ class Pipeline:
             msg = f"pipeline {self.name!r} is already running in this process"
             raise RuntimeError(msg)
         try:
+            if dataset is not None:
+                attach_dataset(self, dataset, dataset_batch_size)
             self._prepare(parameters)
             budget = run_budget(self.graph(), max_budget)
             listeners: list[Listener] = list(self._listeners)
@@ -382,6 +392,18 @@ class Pipeline:
         if not parts:
             return None
         return concat(parts).slice(0, n)
+
+    def draw(self, path: str | os.PathLike[str] = "pipeline.svg", top_to_bottom: bool = False,
+             show_edge_labels: bool = True) -> str:
+        """Write the cache graph (nodes coloured by the last run) as SVG to ``path`` and
+        return the path, as distilabel's ``draw`` (which writes a PNG) does.
+        ``top_to_bottom`` and ``show_edge_labels`` are accepted for distilabel's sake: the
+        graph is drawn left to right, routed edges labelled with their function."""
+        from distilabel_nb.notebook.render import render_svg
+
+        svg = render_svg(self)
+        pathlib.Path(path).write_text(svg, encoding="utf-8")
+        return str(path)
 
     def _saved_by_hit(self, plan: StepPlan, executor: Executor) -> dict[str, Any]:
         """What a step reused whole cost, in tokens and money (LLM tasks know it from

@@ -2,20 +2,34 @@
 
 from distilabel_nb.fields import RuntimeParameter, Secret
 from distilabel_nb.steps.base import GeneratorStep, GlobalStep, Step, StepBase
-from distilabel_nb.steps.columns import CombineOutputs, ExpandColumns, KeepColumns
+from distilabel_nb.steps.columns import (
+    CombineOutputs,
+    ExpandColumns,
+    GroupColumns,
+    KeepColumns,
+    MergeColumns,
+)
 from distilabel_nb.steps.decorator import step
-from distilabel_nb.steps.loaders import LoadDataFromDicts, LoadDataFromFiles
+from distilabel_nb.steps.generators import DataSampler, make_generator_step
+from distilabel_nb.steps.hub import LoadDataFromDisk, LoadDataFromHub
+from distilabel_nb.steps.loaders import LoadDataFromDicts, LoadDataFromFiles, LoadDataFromFileSystem
 from distilabel_nb.steps.typing import GeneratorStepOutput, StepColumns, StepInput, StepOutput
 
 __all__ = [
     "CombineOutputs",
+    "DataSampler",
     "ExpandColumns",
     "GeneratorStep",
     "GeneratorStepOutput",
     "GlobalStep",
+    "GroupColumns",
     "KeepColumns",
     "LoadDataFromDicts",
+    "LoadDataFromDisk",
+    "LoadDataFromFileSystem",
     "LoadDataFromFiles",
+    "LoadDataFromHub",
+    "MergeColumns",
     "RuntimeParameter",
     "Secret",
     "Step",
@@ -23,5 +37,6 @@ __all__ = [
     "StepColumns",
     "StepInput",
     "StepOutput",
+    "make_generator_step",
     "step",
 ]

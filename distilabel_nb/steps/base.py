@@ -59,11 +59,12 @@ class StepBase(Fielded):
     resources: dict[str, Any] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
+        # ``pipeline=`` as distilabel's steps take it, else the innermost `with Pipeline`.
+        pipeline = kwargs.pop("pipeline", None) or current_pipeline()
         super().__init__(**kwargs)
         self.pipeline: PipelineLike | None = None
         #: Set by the executor while the step runs (cache location, counters).
         self.context: StepContext | None = None
-        pipeline = current_pipeline()
         if pipeline is not None:
             pipeline.add_step(self)
 

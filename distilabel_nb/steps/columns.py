@@ -1,4 +1,5 @@
-"""Column steps: keep, expand lists into rows, merge aligned branches. All columnar."""
+"""Column steps: keep, expand lists into rows, merge aligned branches, group and merge
+columns (``GroupColumns``, ``MergeColumns`` as distilabel's)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pyarrow as pa
 
 from distilabel_nb.steps.base import Step
 
-__all__ = ["CombineOutputs", "ExpandColumns", "KeepColumns"]
+__all__ = ["CombineOutputs", "ExpandColumns", "GroupColumns", "KeepColumns", "MergeColumns"]
 
 
 class KeepColumns(Step):
@@ -87,3 +88,70 @@ class CombineOutputs(Step):
             for name in table.column_names:
                 columns[name] = table.column(name)
         return pa.table(columns) if columns else pa.table({})
+
+
+class GroupColumns(Step):
+    """Rows of several branches side by side: each of ``columns`` becomes a list of the
+    branches' values (``grouped_<column>``, or ``output_columns``); the other columns
+    come from the branches, the last one winning, as distilabel's ``GroupColumns``."""
+
+    columns: list[str] = []
+    output_columns: list[str] | None = None
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.columns)
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(self.output_columns or [f"grouped_{c}" for c in self.columns])
+
+    def process(self, *inputs: list[dict[str, Any]]) -> Any:
+        if self.output_columns is not None and len(self.output_columns) != len(self.columns):
+            msg = (f"step {self.name!r} (GroupColumns): output_columns has "
+                   f"{len(self.output_columns)} names for {len(self.columns)} columns; give "
+                   "one name per column")
+            raise ValueError(msg)
+        grouped = dict(zip(self.columns, self.outputs, strict=True))
+        rows = []
+        for parts in zip(*inputs, strict=False):
+            row: dict[str, Any] = {}
+            for part in parts:
+                for key, value in part.items():
+                    if key in grouped:
+                        row.setdefault(grouped[key], []).append(value)
+                    elif key == "distilabel_metadata" and isinstance(value, dict):
+                        row.setdefault(key, {}).update(value)
+                    else:
+                        row[key] = value
+            rows.append(row)
+        yield rows
+
+
+class MergeColumns(Step):
+    """``columns`` of each row merged into one list column (``output_column``, else
+    ``merged_column``); lists are concatenated, as distilabel's ``MergeColumns``."""
+
+    columns: list[str] = []
+    output_column: str | None = None
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.columns)
+
+    @property
+    def outputs(self) -> list[str]:
+        return [self.output_column or "merged_column"]
+
+    def process(self, *inputs: list[dict[str, Any]]) -> Any:
+        target = self.outputs[0]
+        rows = []
+        for row in inputs[0]:
+            merged = dict(row)
+            combined: list[Any] = []
+            for key in self.columns:
+                value = merged.pop(key)
+                combined += value if isinstance(value, list) else [value]
+            merged[target] = combined
+            rows.append(merged)
+        yield rows

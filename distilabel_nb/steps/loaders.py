@@ -18,7 +18,7 @@ from distilabel_nb.cache.signature import hash_bytes, hash_value
 from distilabel_nb.steps.base import GeneratorStep
 from distilabel_nb.tables import rows_to_table
 
-__all__ = ["LoadDataFromDicts", "LoadDataFromFiles"]
+__all__ = ["LoadDataFromDicts", "LoadDataFromFileSystem", "LoadDataFromFiles"]
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "json", ".json": "json",
             ".ndjson": "json", ".csv": "csv"}
@@ -151,8 +151,11 @@ class LoadDataFromFiles(GeneratorStep):
             raise FileNotFoundError(msg)
         return paths
 
+    def _given_format(self) -> str | None:
+        return self.format
+
     def _format(self, path: pathlib.Path) -> str:
-        fmt = self.format or _FORMATS.get(path.suffix.lower())
+        fmt = self._given_format() or _FORMATS.get(path.suffix.lower())
         if fmt not in ("parquet", "json", "jsonl", "csv"):
             msg = (f"LoadDataFromFiles: cannot tell the format of {path.name}; pass "
                    "format='parquet' | 'jsonl' | 'csv'")
@@ -204,3 +207,15 @@ class LoadDataFromFiles(GeneratorStep):
                     yield pa.Table.from_batches([batch])
                 if remaining is not None and remaining <= 0:
                     return
+
+
+class LoadDataFromFileSystem(LoadDataFromFiles):
+    """distilabel's name and parameters for ``LoadDataFromFiles``: ``data_files`` (a file,
+    a folder or a list), ``filetype`` ("json", "jsonl", "parquet", "csv"; else from the
+    extension), ``num_examples``. Local files; keyed by their content."""
+
+    filetype: str | None = None
+    split: str = "train"
+
+    def _given_format(self) -> str | None:
+        return self.format or self.filetype

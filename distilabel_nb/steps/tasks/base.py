@@ -85,6 +85,17 @@ class Task(Step):
         msg = f"{type(self).__name__} must implement format_output()"
         raise NotImplementedError(msg)
 
+    def _sample_input(self) -> ChatType:
+        """What ``print`` shows: ``format_input`` of placeholders for the input columns."""
+        return self.format_input({c: f"<PLACEHOLDER_{c.upper()}>" for c in list(self.inputs)})
+
+    def print(self, sample_input: ChatType | None = None) -> None:
+        """Print the prompt this task sends (placeholders for its inputs), as distilabel's."""
+        from distilabel_nb.steps.tasks.printing import print_prompt
+
+        chat = sample_input if sample_input is not None else self._sample_input()
+        print_prompt(type(self).__name__, list(chat))
+
     def key_columns(self, available: list[str]) -> list[str]:
         """The columns whose values ``format_input`` reads: the row cache's key."""
         declared = list(self.inputs) if isinstance(self.inputs, dict) else \
