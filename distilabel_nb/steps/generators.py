@@ -15,7 +15,7 @@ from distilabel_nb.steps.hub import LoadDataFromHub, arrow_of
 from distilabel_nb.steps.loaders import LoadDataFromDicts
 
 if TYPE_CHECKING:
-    from distilabel_nb.pipeline.pipeline import Pipeline
+    from distilabel_nb.steps.pipeline_like import PipelineLike
 
 __all__ = ["DataSampler", "make_generator_step"]
 
@@ -32,7 +32,7 @@ def _as_table(data: Any) -> pa.Table | None:
     return None
 
 
-def make_generator_step(dataset: Any, pipeline: Pipeline | None = None, batch_size: int = 50,
+def make_generator_step(dataset: Any, pipeline: PipelineLike | None = None, batch_size: int = 50,
                         input_mappings: dict[str, str] | None = None,
                         output_mappings: dict[str, str] | None = None,
                         resources: dict[str, Any] | None = None,
