@@ -21,7 +21,7 @@ import pytest
 
 from distilabel_nb import StepFailedError
 from distilabel_nb.cache import store as store_module
-from distilabel_nb.cache.manifest import Manifest
+from distilabel_nb.cache.sqlite import SQLiteManifest
 from distilabel_nb.cache.store import SegmentStore
 from distilabel_nb.steps import LoadDataFromDicts, StepInput, StepOutput, step
 
@@ -134,7 +134,7 @@ def _failing_os(after: int) -> types.SimpleNamespace:
 def _assert_consistent(cache: pathlib.Path) -> None:
     """Every segment the manifest lists is intact; no temporary file is left behind."""
     version = cache / "v1"
-    manifest = Manifest(version / "manifest.sqlite")
+    manifest = SQLiteManifest(version / "manifest.sqlite")
     store = SegmentStore(str(version))
     try:
         for path, checksum in manifest.query("SELECT path, checksum FROM segments"):

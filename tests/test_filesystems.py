@@ -17,9 +17,9 @@ import pyarrow.fs as pafs
 import pytest
 
 from distilabel_nb import Pipeline, StepFailedError
+from distilabel_nb.cache.access import open_cache
 from distilabel_nb.cache.filesystems import CacheUnreachableError, open_filesystem
 from distilabel_nb.cache.layout import CacheWarning
-from distilabel_nb.cache.objectstore import open_uri_cache
 from distilabel_nb.engine.plan import step_keys
 from distilabel_nb.steps import LoadDataFromDicts, StepInput, StepOutput, step
 
@@ -127,7 +127,7 @@ def test_a_store_going_down_mid_run_keeps_every_committed_batch(
     def go_down_at_30(first: int) -> None:
         if first != 30:
             return
-        manifest, _ = open_uri_cache(uri)
+        manifest, _ = open_cache(uri, create=True)  # type: ignore[misc]
         key = step_keys(holder[0])["square"][0]
         deadline = time.monotonic() + 30  # the writer's timer commits batches 0-2
         while set(manifest.state(key).batches) != {0, 1, 2}:

@@ -14,7 +14,7 @@ import pytest
 from distilabel_nb import Pipeline
 from distilabel_nb.cache.admin import cache_ls, format_size, parse_age, parse_size
 from distilabel_nb.cache.gc import cache_gc
-from distilabel_nb.cache.manifest import Manifest
+from distilabel_nb.cache.sqlite import SQLiteManifest
 from distilabel_nb.steps import LoadDataFromDicts, StepInput, StepOutput, step
 
 
@@ -99,10 +99,10 @@ def test_dry_run_removes_nothing(cache_dir: pathlib.Path) -> None:
 def test_leased_outputs_are_kept_until_released(cache_dir: pathlib.Path, leased: str) -> None:
     pipeline = build(cache_dir, "a")
     pipeline.run(progress=False)
-    holder = Manifest(cache_dir / "v1" / "manifest.sqlite")
+    holder = SQLiteManifest(cache_dir / "v1" / "manifest.sqlite")
     with _db(cache_dir) as conn:
         key, = [k for (k,) in conn.execute("SELECT key FROM outputs WHERE step=?", (leased,))]
-    holder.state(key)  # what a planning run does
+    holder.lease([key])  # what a run does before it reads the key's state
     result = cache_gc(cache_dir, max_size=0)
     assert result["skipped"] == 1 and result["removed"] == 1
     # "double" stores only its own column and references the loader's: the loader's file
@@ -191,10 +191,9 @@ def test_format_size() -> None:
 
 _HOLDER = """
 import sys, time
-from distilabel_nb.cache.manifest import Manifest
-manifest = Manifest(__import__("pathlib").Path(sys.argv[1]))
-for key in sys.argv[2:]:
-    manifest.state(key)          # what a planning run, a preview or the widget does
+from distilabel_nb.cache.sqlite import SQLiteManifest
+manifest = SQLiteManifest(__import__("pathlib").Path(sys.argv[1]))
+manifest.lease(sys.argv[2:])     # what a run does before it reads the keys' state
 print("leased", flush=True)
 time.sleep(600)
 """

@@ -12,7 +12,7 @@ from typing import Any
 from distilabel_nb import Pipeline
 from distilabel_nb.cache.admin import cache_clear
 from distilabel_nb.cache.lineage import downstream_keys
-from distilabel_nb.cache.manifest import Manifest
+from distilabel_nb.cache.sqlite import SQLiteManifest
 from distilabel_nb.steps import LoadDataFromDicts, Step
 
 from .test_routing import build as build_routed
@@ -90,7 +90,7 @@ def test_clear_follows_routed_edges(tmp_path: pathlib.Path) -> None:
 def test_records_from_before_upstream_keys_are_searched(tmp_path: pathlib.Path) -> None:
     cache = tmp_path / "cache"
     wide(cache).run(progress=False)
-    manifest = Manifest(cache / "v1" / "manifest.sqlite")
+    manifest = SQLiteManifest(cache / "v1" / "manifest.sqlite")
     runs = manifest.runs("wide")
     manifest.close()
     keys = {r.step: r.key for r in runs}

@@ -183,7 +183,7 @@ def test_gc_least_recently_used_first_dry_run_and_leases(uri: str) -> None:
     # A key leased by a live process (a run planning) survives any gc.
     manifest, _ = open_cache(uri)  # type: ignore[misc]
     leased = old.last_run["a"].key  # type: ignore[index]
-    manifest.state(leased)
+    manifest.lease([leased])  # what a run does before it reads the key's state
     result = cache_gc(uri, max_size=0)
     assert result["removed"] == 3 and result["skipped"] == 1
     # Its files remain, and those it references columns of (its upstream's, forgotten).

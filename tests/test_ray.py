@@ -26,7 +26,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="the Ray backend needs: pip install 'ray>=2.9'")
 
 from distilabel_nb import StepFailedError  # noqa: E402
-from distilabel_nb.cache.manifest import Manifest  # noqa: E402
+from distilabel_nb.cache.sqlite import SQLiteManifest  # noqa: E402
 from distilabel_nb.cache.store import SegmentStore  # noqa: E402
 from distilabel_nb.engine.channel import Channel  # noqa: E402
 from distilabel_nb.engine.plan import step_keys  # noqa: E402
@@ -324,7 +324,7 @@ def test_failed_batch_raises_the_step_error_and_is_retried_alone(
     assert isinstance(info.value.__cause__, KeyError)
     assert "raised in a Ray worker" in "".join(getattr(info.value.__cause__, "__notes__", []))
     assert statuses(pipeline)["b"] == "failed"
-    manifest = Manifest(pathlib.Path(cache) / "v1" / "manifest.sqlite")
+    manifest = SQLiteManifest(pathlib.Path(cache) / "v1" / "manifest.sqlite")
     committed = set(manifest.state(step_keys(pipeline)["b"][0]).batches)
     manifest.close()
     # Batches 0-5 were committed before the failure, and batch 7, which finished while
@@ -378,7 +378,7 @@ def test_driver_killed_then_resumed(kit: tuple[ModuleType, pathlib.Path],
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     pipeline = module.build(cache, str(log), n=300)
-    manifest = Manifest(pathlib.Path(cache) / "v1" / "manifest.sqlite")
+    manifest = SQLiteManifest(pathlib.Path(cache) / "v1" / "manifest.sqlite")
     committed = set(manifest.state(step_keys(pipeline)["a"][0]).batches)
     manifest.close()
     assert 0 < len(committed) < 30, committed

@@ -23,10 +23,11 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 
+from distilabel_nb.cache.access import open_cache
 from distilabel_nb.cache.layout import CacheWarning
-from distilabel_nb.cache.manifest import RunRecord
 from distilabel_nb.cache.markers import sign
-from distilabel_nb.cache.objectstore import ObjectStoreManifest, open_uri_cache
+from distilabel_nb.cache.objectstore import ObjectStoreManifest
+from distilabel_nb.cache.records import RunRecord
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -101,7 +102,7 @@ if __name__ == "__main__":
 
 # -- the manifest on a folder --------------------------------------------------------------
 def test_manifest_markers_on_a_folder(tmp_path: pathlib.Path) -> None:
-    manifest, store = open_uri_cache(f"file://{tmp_path}/cache")
+    manifest, store = open_cache(f"file://{tmp_path}/cache", create=True)  # type: ignore[misc]
     table = pa.table({"i": list(range(30))})
     key = "k" * 32
     for first in (0, 2):
@@ -152,7 +153,7 @@ def test_manifest_markers_on_a_folder(tmp_path: pathlib.Path) -> None:
     manifest.record_runs([RunRecord("p/1", "s", key, {"x": 1}, "miss", 40, 1, 0.5, 1.0)])
     assert manifest.last_runs("p/1")["s"].description == {"x": 1}
     other = ObjectStoreManifest(manifest.fs, manifest.base)
-    other.state("z" * 32)
+    other.lease(["z" * 32])
     assert "z" * 32 in manifest.leased_keys()
     other.release()
     assert "z" * 32 not in manifest.leased_keys()

@@ -5,7 +5,7 @@ import pathlib
 import pyarrow as pa
 import pytest
 
-from distilabel_nb.cache.manifest import Manifest
+from distilabel_nb.cache.sqlite import SQLiteManifest
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 
 
@@ -33,7 +33,7 @@ def test_damage_of_any_kind_is_detected(tmp_path: pathlib.Path) -> None:
 
 
 def test_manifest_tracks_batches_and_completion(tmp_path: pathlib.Path) -> None:
-    manifest = Manifest(tmp_path / "m.sqlite")
+    manifest = SQLiteManifest(tmp_path / "m.sqlite")
     key = "ef" * 16
     x = f"{tmp_path}/data/ef/{key}"  # segment paths live under the manifest's data folder
     manifest.add_segment(key, 0, [50, 50], f"{x}/0", 10, "c0", 50, "p", "s")

@@ -11,19 +11,20 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
-from distilabel_nb.cache.manifest import BatchRef, Manifest
+from distilabel_nb.cache.records import BatchRef
+from distilabel_nb.cache.sqlite import SQLiteManifest
 from distilabel_nb.cache.store import SegmentStore
 from distilabel_nb.engine.writer import BatchWriter
 
 
 @pytest.fixture
-def cache(tmp_path: pathlib.Path) -> Iterator[tuple[Manifest, SegmentStore]]:
-    manifest = Manifest(tmp_path / "manifest.sqlite")
+def cache(tmp_path: pathlib.Path) -> Iterator[tuple[SQLiteManifest, SegmentStore]]:
+    manifest = SQLiteManifest(tmp_path / "manifest.sqlite")
     yield manifest, SegmentStore(str(tmp_path))
     manifest.close()
 
 
-def _writer(cache: tuple[Manifest, SegmentStore], stored: list[BatchRef],
+def _writer(cache: tuple[SQLiteManifest, SegmentStore], stored: list[BatchRef],
             max_delay: float) -> BatchWriter:
     manifest, store = cache
     return BatchWriter(store, manifest, "k", 10, "p", "s", stored.extend, max_delay=max_delay)
@@ -33,12 +34,12 @@ def _batch(i: int) -> pa.Table:
     return pa.table({"x": list(range(i * 10, i * 10 + 10))})
 
 
-def _committed(manifest: Manifest) -> list[int]:
+def _committed(manifest: SQLiteManifest) -> list[int]:
     return sorted(manifest.state("k").batches)
 
 
 def test_a_lone_finished_batch_is_committed_within_max_delay(
-        cache: tuple[Manifest, SegmentStore]) -> None:
+        cache: tuple[SQLiteManifest, SegmentStore]) -> None:
     stored: list[BatchRef] = []
     writer = _writer(cache, stored, max_delay=0.1)
     writer.add(0, _batch(0))
@@ -52,7 +53,7 @@ def test_a_lone_finished_batch_is_committed_within_max_delay(
 
 
 def test_cheap_batches_are_still_grouped_into_one_segment(
-        cache: tuple[Manifest, SegmentStore]) -> None:
+        cache: tuple[SQLiteManifest, SegmentStore]) -> None:
     stored: list[BatchRef] = []
     writer = _writer(cache, stored, max_delay=30)
     for i in range(5):
@@ -63,7 +64,7 @@ def test_cheap_batches_are_still_grouped_into_one_segment(
 
 
 def test_a_write_the_timer_failed_is_raised_in_the_steps_thread(
-        cache: tuple[Manifest, SegmentStore], monkeypatch: pytest.MonkeyPatch) -> None:
+        cache: tuple[SQLiteManifest, SegmentStore], monkeypatch: pytest.MonkeyPatch) -> None:
     manifest, store = cache
 
     def full(*args: object, **kwargs: object) -> None:

@@ -13,26 +13,25 @@ shared by several pipelines (same steps, same upstream); its bytes then count in
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import os
-import pathlib
 import posixpath
 import re
 import time
-import urllib.parse
-from collections.abc import Iterator
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.fs as pafs
 
-from distilabel_nb.cache.catalog import Catalog, OutputEntry
-from distilabel_nb.cache.filesystems import open_filesystem
-from distilabel_nb.cache.layout import CACHE_VERSION, cache_root
+from distilabel_nb.cache.access import (
+    CacheLocationError,
+    cache_location,
+    filesystem_of,
+    open_cache,
+    opened,
+)
+from distilabel_nb.cache.catalog import OutputEntry
+from distilabel_nb.cache.layout import CACHE_VERSION
 from distilabel_nb.cache.lineage import downstream_keys
-from distilabel_nb.cache.manifest import Manifest, RunRecord
-from distilabel_nb.cache.objectstore import ObjectStoreManifest, is_uri
-from distilabel_nb.cache.store import SegmentStore
+from distilabel_nb.cache.records import RunRecord
 
 __all__ = [
     "CacheLocationError",
@@ -103,105 +102,10 @@ def format_age(when: float | None, now: float | None = None) -> str:
     return "just now"
 
 
-class CacheLocationError(RuntimeError):
-    """A cache URI cannot be opened or reached, or names a bucket that does not exist."""
-
-
-Cache = tuple[Catalog, SegmentStore]
-
-_SECRET = re.compile(r"key|secret|token|password|credential", re.IGNORECASE)
-
-
-def _where(root: str | os.PathLike[str] | None) -> str | pathlib.Path:
-    """The cache root: a URI as given, else the local folder (``cache_root``)."""
-    if root is None and is_uri(os.environ.get("DISTILABEL_NB_CACHE_DIR")):
-        return os.environ["DISTILABEL_NB_CACHE_DIR"]
-    if isinstance(root, str) and is_uri(root):
-        return root
-    return cache_root(root)
-
-
-def cache_location(root: str | os.PathLike[str] | None = None) -> str:
-    """The cache root for messages; a URI's credentials (``key:secret@``,
-    ``?secret_key=``) are masked."""
-    where = _where(root)
-    if isinstance(where, pathlib.Path):
-        return str(where)
-    parts = urllib.parse.urlsplit(where)
-    netloc = f"***@{parts.netloc.rpartition('@')[2]}" if "@" in parts.netloc else parts.netloc
-    query = [(k, "***" if _SECRET.search(k) and k != "endpoint_override" else v)
-             for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path,
-                                    urllib.parse.urlencode(query, safe=":/*"), parts.fragment))
-
-
-def _filesystem(root: str | os.PathLike[str] | None) -> tuple[pafs.FileSystem, str]:
-    where = _where(root)
-    if isinstance(where, pathlib.Path):
-        return pafs.LocalFileSystem(), str(where)
-    try:
-        filesystem, path = open_filesystem(where)
-    except (pa.ArrowInvalid, ValueError, OSError) as error:
-        msg = (f"cannot open the cache at {cache_location(root)}: {error}. Write it as "
-               "s3://bucket/prefix (options in the query string, e.g. "
-               "?endpoint_override=host:9000&scheme=http), gs://bucket/prefix or "
-               "file:///absolute/folder")
-        raise CacheLocationError(msg) from None
-    return filesystem, path.rstrip("/")
-
-
-def _open_uri(root: str | os.PathLike[str] | None) -> Cache | None:
-    filesystem, path = _filesystem(root)
-    base = f"{path}/v{CACHE_VERSION}"
-    try:
-        found = filesystem.get_file_info(base).type != pafs.FileType.NotFound
-        bucket = path.split("/", 1)[0]
-        if (not found and not isinstance(filesystem, pafs.LocalFileSystem)
-                and filesystem.get_file_info(bucket).type == pafs.FileType.NotFound):
-            msg = (f"the bucket {bucket!r} of the cache at {cache_location(root)} does not "
-                   "exist, or these credentials cannot see it: create it, or correct the "
-                   "cache URI")
-            raise CacheLocationError(msg)
-    except OSError as error:
-        msg = (f"cannot reach the cache at {cache_location(root)} ({error}): check the "
-               "endpoint (endpoint_override=host:port, plus scheme=http for a server "
-               "without TLS), the network, and the credentials in the environment "
-               "(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
-               "GOOGLE_APPLICATION_CREDENTIALS)")
-        raise CacheLocationError(msg) from None
-    if not found:
-        return None
-    return ObjectStoreManifest(filesystem, base), SegmentStore(base, filesystem)
-
-
-def open_cache(root: str | os.PathLike[str] | None = None) -> Cache | None:
-    """The manifest and segment store of the cache at ``root`` (a folder or a URI), or
-    None when there is no cache there; raises ``CacheLocationError`` when a URI cannot
-    be opened or reached."""
-    if isinstance(_where(root), str):
-        return _open_uri(root)
-    path = cache_root(root) / f"v{CACHE_VERSION}" / "manifest.sqlite"
-    if not path.exists():
-        return None
-    manifest = Manifest(path)
-    return manifest, SegmentStore(manifest.base)
-
-
-@contextlib.contextmanager
-def opened(root: str | os.PathLike[str] | None) -> Iterator[Cache | None]:
-    """``open_cache`` as a context: the manifest is closed on the way out."""
-    cache = open_cache(root)
-    try:
-        yield cache
-    finally:
-        if cache is not None:
-            cache[0].close()
-
-
 def other_versions(root: str | os.PathLike[str] | None = None) -> list[str]:
     """Folders of cache formats other than this version's (left untouched)."""
     try:
-        filesystem, path = _filesystem(root)
+        filesystem, path = filesystem_of(root)
         infos = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
     except (CacheLocationError, OSError):
         return []

@@ -1,7 +1,7 @@
 """Garbage collection: least recently used outputs first, never what a run is using.
 
-Every run leases the cache keys it plans (``Manifest.state``) until it is recorded. On a
-local cache the eviction re-checks the leases inside the same SQLite transaction that
+Every run leases the cache keys it plans (``make_plan(lease=True)``) until it is
+recorded. On a local cache the eviction re-checks the leases inside the SQLite transaction that
 forgets the keys, so a run that starts meanwhile either sees its key gone (and recomputes
 it) or holds a lease that keeps it; on an object store leases are objects (time-bound
 across machines) and the check comes just before the commit markers go. Data files no
@@ -22,7 +22,8 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from distilabel_nb.cache.admin import opened, parse_age, parse_size
+from distilabel_nb.cache.access import opened
+from distilabel_nb.cache.admin import parse_age, parse_size
 from distilabel_nb.cache.records import process_alive
 from distilabel_nb.cache.store import SegmentStore
 

@@ -9,8 +9,10 @@ __all__ = [
     "CACHE_VERSION",
     "CacheVersionError",
     "CacheWarning",
-    "cache_root",
+    "is_uri",
+    "local_dir",
     "private_dir",
+    "resolve_root",
     "version_dir",
 ]
 
@@ -26,14 +28,35 @@ class CacheVersionError(RuntimeError):
     """The cache was written in a format this version does not read; it is left alone."""
 
 
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> pathlib.Path:
-    """``cache_dir``, else ``$DISTILABEL_NB_CACHE_DIR``, else ``~/.cache/distilabel_nb``."""
-    if cache_dir is not None:
-        return pathlib.Path(cache_dir).expanduser()
-    env = os.environ.get("DISTILABEL_NB_CACHE_DIR")
-    if env:
-        return pathlib.Path(env).expanduser()
+def is_uri(root: object) -> bool:
+    """Whether a cache root is a URI (``s3://bucket/prefix``, ``gs://``, ``file://``)."""
+    return isinstance(root, str) and "://" in root
+
+
+def _default_root() -> pathlib.Path:
     return pathlib.Path.home() / ".cache" / "distilabel_nb"
+
+
+def resolve_root(cache_dir: str | os.PathLike[str] | None = None) -> str | pathlib.Path:
+    """The cache root: ``cache_dir``, else ``$DISTILABEL_NB_CACHE_DIR``, else
+    ``~/.cache/distilabel_nb``. A URI stays a string; a folder is a ``Path``.
+
+    The one place the root is worked out: runs, previews, the widget, cache
+    administration and the command line all call it (through ``open_cache``)."""
+    root = cache_dir if cache_dir is not None else \
+        (os.environ.get("DISTILABEL_NB_CACHE_DIR") or None)
+    if root is None:
+        return _default_root()
+    if is_uri(root):
+        return str(root)
+    return pathlib.Path(root).expanduser()
+
+
+def local_dir(cache_dir: str | os.PathLike[str] | None = None) -> pathlib.Path:
+    """A folder on this machine for what must stay local (the row caches, SQLite): the
+    cache's version folder, or for a cache on an object store the default root's."""
+    root = resolve_root(cache_dir)
+    return version_dir(root if isinstance(root, pathlib.Path) else _default_root())
 
 
 def private_dir(path: pathlib.Path) -> pathlib.Path:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import operator
 import os
 import socket
 from typing import Any, NamedTuple
 
-__all__ = ["HOST", "REMOTE_LEASE_SECONDS", "BatchRef", "KeyState", "RunRecord", "new_ref",
-           "process_alive"]
+__all__ = ["HOST", "REMOTE_LEASE_SECONDS", "BatchRef", "KeyState", "RunRecord", "lease_alive",
+           "new_ref", "process_alive"]
 
 #: Leases held from another machine (a shared filesystem) expire after this many seconds.
 REMOTE_LEASE_SECONDS = 24 * 3600
@@ -65,6 +66,14 @@ def _boot_time() -> float | None:
     return None
 
 
+def lease_alive(pid: int, host: str, since: float | None, now: float) -> bool:
+    """Whether a lease another manifest took is still held: by a live process of this
+    machine, or (from another machine) for less than ``REMOTE_LEASE_SECONDS``."""
+    if host == HOST:
+        return process_alive(pid, since)
+    return now - (since or 0.0) < REMOTE_LEASE_SECONDS
+
+
 class BatchRef(NamedTuple):
     """Where one completed batch lives: a segment file and its position in it.
 
@@ -95,6 +104,21 @@ class KeyState:
     @property
     def rows(self) -> int:
         return sum(map(_ROWS, self.batches.values()))
+
+    def add_segment(self, first: int, counts: list[int], path: str, checksum: str,
+                    nbytes: int) -> None:
+        """Add the batches of one committed segment (``counts``: rows per batch, from
+        batch ``first``); a batch two segments hold (two writers) keeps the first added."""
+        self.nbytes += nbytes
+        offsets = itertools.accumulate(counts, initial=0)
+        indices = range(first, first + len(counts))
+        refs = map(new_ref, zip(indices, counts, itertools.repeat(path), offsets,
+                                itertools.repeat(checksum), strict=False))
+        if self.batches.keys().isdisjoint(indices):
+            self.batches.update(zip(indices, refs, strict=True))
+        else:
+            for ref in refs:
+                self.batches.setdefault(ref.index, ref)
 
 
 _ROWS = operator.itemgetter(1)  # BatchRef.rows, read at C speed

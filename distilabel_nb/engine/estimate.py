@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from distilabel_nb.cache.layout import version_dir
+from distilabel_nb.cache.layout import local_dir
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.engine.channel import Channel
 from distilabel_nb.llms.budget import Budget
@@ -64,9 +64,7 @@ def run_budget(pipeline: PipelineGraph, max_budget: float | None) -> Budget | No
 def row_cache_dir(store: SegmentStore) -> pathlib.Path:
     """Where LLM steps keep their row cache (SQLite needs a local folder, also when the
     cache is on an object store)."""
-    if store.local:
-        return pathlib.Path(store.base)
-    return version_dir(pathlib.Path.home() / ".cache" / "distilabel_nb")
+    return pathlib.Path(store.base) if store.local else local_dir()
 
 
 def _input_tables(pipeline: PipelineGraph, name: str, plans: dict[str, StepPlan],

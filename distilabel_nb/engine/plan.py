@@ -93,9 +93,13 @@ def _chunk(step: Any) -> int:
 
 
 def make_plan(pipeline: PipelineGraph, manifest: Manifest, use_cache: bool = True,
-              recompute: Collection[str] = ()) -> dict[str, StepPlan]:
+              recompute: Collection[str] = (), lease: bool = False) -> dict[str, StepPlan]:
+    """What a run would do for each step, from the manifest. A run passes ``lease``: the
+    keys are leased (one transaction for all steps) before their state is read, so
+    garbage collection either took a key already or keeps it for the run."""
     keys = step_keys(pipeline)
-    manifest.lease([key for key, _, _ in keys.values()])  # one transaction for all steps
+    if lease:
+        manifest.lease([key for key, _, _ in keys.values()])
     last = manifest.last_runs(pipeline.name)
     plans: dict[str, StepPlan] = {}
     for name, (key, signature, description) in keys.items():

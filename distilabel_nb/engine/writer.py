@@ -170,7 +170,7 @@ class BatchWriter:
         except sqlite3.OperationalError as error:
             self.store.delete([segment.path])  # unrecorded: nobody would ever read it
             if "full" in str(error):
-                raise CacheFullError(str(self.manifest.path),
+                raise CacheFullError(f"{self.store.base}/manifest.sqlite",
                                      OSError(errno.ENOSPC, str(error))) from error
             raise
         self.bytes_written += segment.nbytes

@@ -14,8 +14,9 @@ from typing import Any
 import pyarrow as pa
 
 from distilabel_nb import backends as _backends  # noqa: F401  (registers backend="ray")
+from distilabel_nb.cache.access import open_cache
 from distilabel_nb.cache.history import new_run_id
-from distilabel_nb.cache.layout import CacheWarning, cache_root, version_dir
+from distilabel_nb.cache.layout import CacheWarning
 from distilabel_nb.cache.manifest import Manifest, RunRecord
 from distilabel_nb.cache.signature import hash_value
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
@@ -144,16 +145,9 @@ class Pipeline:
     # -- cache -------------------------------------------------------------------------
     def _cache(self) -> tuple[Manifest, SegmentStore]:
         if self._manifest is None or self._store is None:
-            root = self.cache_dir if self.cache_dir is not None else \
-                os.environ.get("DISTILABEL_NB_CACHE_DIR")
-            if isinstance(root, str) and "://" in root:  # s3://bucket/prefix, file://...
-                from distilabel_nb.cache.objectstore import open_uri_cache
-
-                self._manifest, self._store = open_uri_cache(root)
-                return self._manifest, self._store
-            folder = version_dir(cache_root(self.cache_dir))
-            self._manifest = Manifest(folder / "manifest.sqlite")
-            self._store = SegmentStore(str(folder))
+            cache = open_cache(self.cache_dir, create=True)
+            assert cache is not None  # create=True opens or makes one
+            self._manifest, self._store = cache
         return self._manifest, self._store
 
     def _prepare(self, parameters: Mapping[str, Any] | None) -> None:
@@ -189,11 +183,8 @@ class Pipeline:
         """What a run would do, per step, without running anything."""
         self._prepare(parameters)
         manifest, store = self._cache()
-        plans = make_plan(self.graph(), manifest, use_cache, recompute)
-        try:
-            estimates = estimate_costs(self.graph(), plans, store)
-        finally:
-            manifest.release()  # a plan holds nothing: GC may take what it looked at
+        plans = make_plan(self.graph(), manifest, use_cache, recompute)  # leases nothing
+        estimates = estimate_costs(self.graph(), plans, store)
         builder = ReportBuilder(self.name)
         listeners: list[Listener] = [builder, *self._listeners]
         self._plan_events(plans, lambda e: self._emit(listeners, e), estimates)
@@ -271,7 +262,7 @@ class Pipeline:
             try:
                 self._prepare(parameters)
                 manifest, store = self._cache()
-                plans = make_plan(self.graph(), manifest)
+                plans = make_plan(self.graph(), manifest, lease=True)
                 executor = Executor(self.graph(), plans, store, manifest, lambda event: None)
                 executor.row_limit = max(1, batch_size)
                 executor.run()
@@ -313,7 +304,7 @@ class Pipeline:
                   listeners: list[Listener], backend: Backend,
                   fail_fast: bool = False, budget: Budget | None = None) -> Distiset:
         manifest, store = self._cache()
-        plans = make_plan(self.graph(), manifest, use_cache, recompute)
+        plans = make_plan(self.graph(), manifest, use_cache, recompute, lease=True)
         builder = ReportBuilder(self.name)
         all_listeners: list[Listener] = [builder, *listeners]
 
