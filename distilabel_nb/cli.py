@@ -89,10 +89,19 @@ def format_show(shown: dict[str, Any]) -> str:
              format_age(s["last_used"]),
              f"{s['older_versions']} ({format_size(s['older_bytes'])})"
              if s["older_versions"] else "-"] for s in shown["steps"]]
-    text = _table(["step", "last run", "cache", "rows", "size", "last used", "older versions"],
-                  rows, {3, 4})
+    head = ["step", "last run", "cache", "rows", "size", "last used", "older versions"]
+    if any(s.get("cost_used") is not None or s.get("cost_saved") is not None
+           for s in shown["steps"]):
+        head.append("last run: spent / saved")
+        for row, step in zip(rows, shown["steps"], strict=True):
+            row.append(_money(step.get("cost_used")) + " / " + _money(step.get("cost_saved")))
+    text = _table(head, rows, {3, 4})
     return (f"pipeline {shown['pipeline']!r}: {format_size(shown['bytes'])}, last run "
             f"{format_age(shown['last_run'])}\n{text}")
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:.4g}"
 
 
 def format_gc(result: dict[str, Any]) -> str:

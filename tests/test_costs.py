@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from distilabel_nb import Pipeline
@@ -53,6 +55,23 @@ def test_money_spent_and_saved_per_step(cache_dir):
     assert "saved $" in repr(again.last_run)
     assert node_money(hit, planned=False) == f"${hit.cost_saved:.2g} saved"
     assert first.last_run["load"].cost_used is None
+
+
+def test_cache_show_has_the_last_runs_money(cache_dir, capsys):
+    from distilabel_nb.cli import main
+
+    with OpenAIServer() as server:
+        build(cache_dir, server.base_url, 4).run(progress=False)
+        build(cache_dir, server.base_url, 6).run(progress=False)
+    assert main(["--cache-dir", str(cache_dir), "--json", "cache", "show", "money"]) == 0
+    steps = {s["step"]: s for s in json.loads(capsys.readouterr().out)["steps"]}
+    assert steps["gen"]["cost_used"] == pytest.approx(cost_of(range(4, 6)))
+    assert steps["gen"]["cost_saved"] == pytest.approx(cost_of(range(4)))
+    assert "cost_used" not in steps["load"]
+    assert main(["--cache-dir", str(cache_dir), "cache", "show", "money"]) == 0
+    text = capsys.readouterr().out
+    assert "last run: spent / saved" in text
+    assert f"${cost_of(range(4, 6)):.4g} / ${cost_of(range(4)):.4g}" in text
 
 
 def test_no_price_no_money(cache_dir):

@@ -168,17 +168,34 @@ def _step_row(step: str, run: RunRecord | None, entry: OutputEntry | None) -> di
     }
 
 
+def _run_money(catalog: Any, pipeline: str,
+               runs: list[RunRecord]) -> dict[tuple[str | None, str], dict[str, Any]]:
+    """Money each step's last run spent and saved (LLM steps with a price), from the
+    run history: {(run id, step): {"cost_used", "cost_saved"}}."""
+    money: dict[tuple[str | None, str], dict[str, Any]] = {}
+    for run_id in {r.run_id for r in runs if r.run_id}:
+        entry = catalog.history_run(pipeline, run_id)
+        for step, fields in (entry.steps if entry is not None else {}).items():
+            if fields.get("cost_used") is not None or fields.get("cost_saved") is not None:
+                money[(run_id, step)] = {"cost_used": fields.get("cost_used"),
+                                         "cost_saved": fields.get("cost_saved")}
+    return money
+
+
 def cache_show(root: str | os.PathLike[str] | None, name: str) -> dict[str, Any]:
     """A pipeline's steps: last run status, cache status, rows, bytes, last use; plus
-    the bytes of older cached versions of each step."""
+    the bytes of older cached versions of each step, and for LLM steps with a price the
+    money their last run spent and saved (``cost_used``, ``cost_saved``)."""
     with opened(root) as cache:
         if cache is None:
             msg = f"no cache at {cache_location(root)}"
             raise KeyError(msg)
         keys, runs = cache[0].outputs(), cache[0].runs(name)
+        money = _run_money(cache[0], name, runs)
     if not runs and not any(e.pipeline == name for e in keys.values()):
         raise _unknown(root, name, keys)
-    steps = {r.step: _step_row(r.step, r, keys.get(r.key)) for r in runs}
+    steps = {r.step: {**_step_row(r.step, r, keys.get(r.key)),
+                      **money.get((r.run_id, r.step), {})} for r in runs}
     for key, entry in keys.items():
         if entry.pipeline != name or not entry.step:
             continue
