@@ -8,11 +8,13 @@ known ones. ``RuntimeParameter[T]`` and ``Secret[T]`` mark fields in annotations
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
+import functools
 import inspect
 import typing
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, TypeVar
+
+import pydantic
 
 __all__ = ["SECRET_NAMES", "Field", "Fielded", "RuntimeParameter", "Secret", "redact", "scrub",
            "scrub_error", "secret_values"]
@@ -67,6 +69,40 @@ def _markers(annotation: Any) -> set[str]:
     return found
 
 
+def _collect_fields(cls: type[pydantic.BaseModel]) -> dict[str, Field]:
+    """The parameters of a model class, runtime and secret ones marked (the marks are
+    read from the annotations as written, strings included, and pydantic's metadata)."""
+    written: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        written.update(inspect.get_annotations(klass))
+    fields: dict[str, Field] = {}
+    for name, info in cls.model_fields.items():
+        markers = _markers(written.get(name, "")) | {
+            m for m in info.metadata if m in (_RUNTIME, _SECRET)}
+        if "SecretStr" in repr(info.annotation):
+            markers.add(_SECRET)
+        runtime = _RUNTIME in markers
+        required = info.is_required()
+        fields[name] = Field(
+            name=name,
+            default=None if required else info.get_default(call_default_factory=True),
+            runtime=runtime,
+            secret=_SECRET in markers or name in SECRET_NAMES,
+            required=required and not runtime,
+        )
+    return fields
+
+
+def _only_converted(kept: Any, given: Any) -> bool:
+    """Whether pydantic only changed the type of a value (1 -> 1.0, a tuple -> a list)."""
+    if type(kept) is type(given):
+        return False
+    try:
+        return bool(kept == given) or (isinstance(given, tuple) and list(given) == kept)
+    except Exception:  # values that cannot compare: keep what pydantic made
+        return False
+
+
 def redact(value: Any) -> str:
     """How a secret is shown anywhere: never its value."""
     return "<redacted>" if value else "<unset>"
@@ -104,32 +140,29 @@ def scrub_error(error: Exception, secrets: set[str]) -> Exception:
     return error
 
 
-class Fielded:
-    """Base for steps and LLMs: fields from annotations, keyword construction."""
+class Fielded(pydantic.BaseModel):
+    """Base for steps and LLMs: a pydantic model, as distilabel's steps are.
+
+    ``Field(default=...)``, ``PrivateAttr``, validators and ``model_post_init`` work as in
+    pydantic. ``_fields`` lists the parameters the signatures read; unknown or missing
+    parameters are refused with the known ones listed. A value pydantic only converted
+    (``1`` for a float, a tuple for a list) is kept as given, so cache keys do not move.
+    Steps compare and hash by identity; other attributes (a run's context) may be set.
+    """
+
+    model_config = pydantic.ConfigDict(
+        arbitrary_types_allowed=True, protected_namespaces=(),
+        ignored_types=(frozenset, set, functools.cached_property))
 
     _fields: ClassVar[dict[str, Field]] = {}
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        fields: dict[str, Field] = {}
-        for klass in reversed(cls.__mro__):
-            annotations = inspect.get_annotations(klass)
-            for name, annotation in annotations.items():
-                if name.startswith("_") or "ClassVar" in str(annotation):
-                    continue
-                markers = _markers(annotation)
-                present = name in klass.__dict__
-                default = klass.__dict__.get(name, fields[name].default if name in fields else None)
-                if isinstance(default, property):
-                    continue
-                fields[name] = Field(
-                    name=name,
-                    default=default,
-                    runtime=_RUNTIME in markers or (name in fields and fields[name].runtime),
-                    secret=_SECRET in markers or name in SECRET_NAMES,
-                    required=not present and name not in fields,
-                )
-        cls._fields = fields
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._fields = _collect_fields(cls)
 
     def __init__(self, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - set(self._fields))
@@ -140,15 +173,32 @@ class Fielded:
                 f"its parameters are: {known}"
             )
             raise TypeError(msg)
+        model_fields = type(self).model_fields
+        values = dict(kwargs)
         for name, field in self._fields.items():
-            if name in kwargs:
-                value = kwargs[name]
-            elif field.required and not field.runtime:
+            if name in values:
+                continue
+            if field.required:
                 msg = f"{type(self).__name__} needs the parameter {name!r}"
                 raise TypeError(msg)
-            else:
-                value = copy.deepcopy(field.default)
+            if model_fields[name].is_required():  # a runtime parameter without default
+                values[name] = None
+        super().__init__(**values)
+        for name, given in kwargs.items():
+            kept = self.__dict__.get(name)
+            if kept is not given and _only_converted(kept, given):
+                self.__dict__[name] = given
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self).model_fields or name in self.__private_attributes__:
+            super().__setattr__(name, value)
+        else:  # what a run attaches (pipeline, context, clients): not parameters
             object.__setattr__(self, name, value)
+
+    def __repr_args__(self) -> Any:
+        for name, field in self._fields.items():
+            value = getattr(self, name, None)
+            yield name, (redact(value) if field.secret else value)
 
     def field_values(self) -> dict[str, Any]:
         """Every field's current value (secrets included: for sending, never storing)."""

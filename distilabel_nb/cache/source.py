@@ -132,8 +132,9 @@ def class_code_fingerprints(cls: type, stop: tuple[type, ...]) -> dict[str, str]
     their code is versioned with the package, not with the user's cell.
     """
     fingerprints: dict[str, str] = {}
+    library = {base for klass in stop for base in klass.__mro__}  # pydantic's BaseModel too
     for klass in reversed(cls.__mro__):
-        if klass in stop or klass is object or klass.__module__.startswith("distilabel_nb."):
+        if klass in library or klass is object or klass.__module__.startswith("distilabel_nb."):
             continue
         for name, member in vars(klass).items():
             func = _member_function(member)

@@ -56,7 +56,7 @@ class StepBase(Fielded):
     input_mappings: dict[str, str] = {}
     output_mappings: dict[str, str] = {}
     #: Where a cluster backend runs the step, e.g. {"replicas": 2, "num_cpus": 1}.
-    resources: dict[str, Any] | None = None
+    resources: Any = None  # a dict, or distilabel's StepResources
 
     def __init__(self, **kwargs: Any) -> None:
         # ``pipeline=`` as distilabel's steps take it, else the innermost `with Pipeline`.

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
+from pydantic import SkipValidation
 
 from distilabel_nb.cache.signature import hash_value
 from distilabel_nb.steps.base import GeneratorStep
@@ -47,17 +48,20 @@ def make_generator_step(dataset: Any, pipeline: PipelineLike | None = None, batc
                                "input_mappings": dict(input_mappings or {}),
                                "output_mappings": dict(output_mappings or {}),
                                "resources": resources}
+    step: GeneratorStep
     if isinstance(dataset, list):
-        step: GeneratorStep = LoadDataFromDicts(data=dataset, pipeline=pipeline, **options)
-        return step
-    table = _as_table(dataset)
-    if table is None:
-        msg = (f"make_generator_step cannot make rows of a {type(dataset).__name__}: give a "
-               "list of dicts, a pandas DataFrame, a datasets.Dataset or a pyarrow.Table")
-        raise TypeError(msg)
-    loader = LoadDataFromHub(repo_id=repo_id, pipeline=pipeline, **options)
-    loader.set_dataset(table)
-    return loader
+        step = LoadDataFromDicts(data=dataset, **options)
+    else:
+        table = _as_table(dataset)
+        if table is None:
+            msg = (f"make_generator_step cannot make rows of a {type(dataset).__name__}: give "
+                   "a list of dicts, a pandas DataFrame, a datasets.Dataset or a pyarrow.Table")
+            raise TypeError(msg)
+        step = LoadDataFromHub(repo_id=repo_id, **options)
+        step.set_dataset(table)
+    if pipeline is not None and step.pipeline is not pipeline:
+        pipeline.add_step(step)
+    return step
 
 
 class DataSampler(GeneratorStep):
@@ -65,7 +69,7 @@ class DataSampler(GeneratorStep):
     column a list of their values (few-shot examples), as distilabel's ``DataSampler``.
     Draws are seeded from the step's parameters, so a recomputed step gives the same rows."""
 
-    data: list[dict[str, Any]] = []
+    data: SkipValidation[list[dict[str, Any]]] = []  # rows by reference: no copy
     size: int = 2
     samples: int = 100
     signature_skip: ClassVar[frozenset[str]] = frozenset({"data"})

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from pydantic import SkipValidation
 
 from distilabel_nb.cache.signature import hash_bytes, hash_value
 from distilabel_nb.steps.base import GeneratorStep
@@ -27,7 +28,7 @@ _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "json", ".json": 
 class LoadDataFromDicts(GeneratorStep):
     """Rows given as a list of dicts, yielded in batches of ``batch_size``."""
 
-    data: list[dict[str, Any]] = []
+    data: SkipValidation[list[dict[str, Any]]] = []  # rows by reference: no copy
     signature_skip: ClassVar[frozenset[str]] = frozenset({"data"})
 
     @property
