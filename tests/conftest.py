@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,10 @@ from typing import Any
 import pytest
 
 from .browser_helpers import free_port
+
+#: The tests of distilabel's own classes need the ``distilabel`` extra.
+collect_ignore_glob = [] if importlib.util.find_spec("distilabel") else [
+    "test_interop_*.py", "test_distilabel_*.py"]
 
 
 @pytest.fixture(autouse=True)

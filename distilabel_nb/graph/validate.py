@@ -92,4 +92,9 @@ def apply_parameters(pipeline: PipelineGraph, parameters: Mapping[str, Any] | No
         if not isinstance(values, Mapping):
             msg = f"parameters for step {name!r} must be a dict of name -> value"
             raise PipelineValidationError(msg)
-        _set_fields(pipeline.steps[name], values, f"step {name!r}")
+        step = pipeline.steps[name]
+        custom = getattr(step, "set_runtime_parameters", None)
+        if callable(custom):  # a distilabel step: its own shape and checks
+            custom(values)
+        else:
+            _set_fields(step, values, f"step {name!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+import sys
 import threading
 import time
 import warnings
@@ -67,6 +68,7 @@ class Pipeline:
         self.last_run: RunReport | None = None
         self._listeners: list[Listener] = []
         self._token: Any = None
+        self._detach: Any = None
         self._manifest: Manifest | None = None
         self._store: SegmentStore | None = None
         self._run_lock = threading.Lock()
@@ -74,11 +76,15 @@ class Pipeline:
     # -- building ----------------------------------------------------------------------
     def __enter__(self) -> Pipeline:
         self._token = set_current_pipeline(self)
+        self._detach = _join_distilabel(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         reset_current_pipeline(self._token)
         self._token = None
+        if self._detach is not None:
+            self._detach()
+            self._detach = None
 
     @property
     def name(self) -> str:
@@ -103,7 +109,10 @@ class Pipeline:
 
     def connect(self, source: StepBase, target: StepBase) -> None:
         for step in (source, target):
-            if step.pipeline is not self or self.steps.get(step.name or "") is not step:
+            member = self.steps.get(step.name or "")
+            # A distilabel step is here as the adapter wrapping it.
+            if member is None or (member is not step and getattr(member, "wrapped", None)
+                                  is not step) or member.pipeline is not self:
                 msg = f"step {step.name!r} is not part of pipeline {self.name!r}"
                 raise ValueError(msg)
         self.dag.connect(source.name or "", target.name or "")
@@ -415,9 +424,18 @@ class Pipeline:
         return f"Pipeline(name={self.name!r}, steps={list(self.steps)}, edges=[{edges}])"
 
 
-def _terminal() -> bool:
-    import sys
+def _join_distilabel(pipeline: Pipeline) -> Any:
+    """When distilabel is imported, its steps created in the ``with`` block join this
+    pipeline too; returns the function undoing that (None when distilabel is not used:
+    importing it here would make every pipeline pay for it)."""
+    if "distilabel" not in sys.modules:
+        return None
+    from distilabel_nb.interop.distilabel.bridge import attach
 
+    return attach(pipeline)
+
+
+def _terminal() -> bool:
     if "ipykernel" in sys.modules:
         return False
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
