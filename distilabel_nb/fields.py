@@ -109,7 +109,11 @@ def redact(value: Any) -> str:
 
 
 def secret_values(obj: Any) -> set[str]:
-    """Every secret string held by ``obj``'s fields, nested objects included."""
+    """Every secret string held by ``obj``'s fields, nested objects included (objects of
+    other libraries may say themselves, with a ``secret_values()`` method)."""
+    custom = getattr(obj, "secret_values", None)
+    if callable(custom):
+        return set(custom())
     found: set[str] = set()
     if isinstance(obj, Fielded):
         for name, field in obj._fields.items():

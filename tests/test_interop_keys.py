@@ -8,12 +8,13 @@ import pathlib
 import textwrap
 from typing import Any
 
+import pytest
 from distilabel.models import OpenAILLM
 from distilabel.steps import LoadDataFromDicts, Step, StepInput
 from distilabel.steps.tasks import TextGeneration
 from pydantic import Field, PrivateAttr, SecretStr
 
-from distilabel_nb import Pipeline
+from distilabel_nb import Pipeline, StepFailedError
 from distilabel_nb.interop.distilabel.keys import describe_step
 
 from .distilabel_helpers import API_KEY, instructions, rows
@@ -180,3 +181,20 @@ def test_every_field_and_the_nested_llm_config_are_described() -> None:
     assert described["llm"]["generation_kwargs"] == {"temperature": 0.5}
     assert "api_key" not in described["llm"] and "jobs_ids" not in described["llm"]
     assert "input_batch_size" not in described and "use_cache" not in described
+
+
+class Leaky(Keyed):
+    def process(self, inputs: StepInput):
+        msg = f"the server refused {self.api_key.get_secret_value()}"
+        raise ValueError(msg)
+        yield inputs
+
+
+def test_a_secret_in_a_steps_error_is_scrubbed(tmp_path: pathlib.Path) -> None:
+    with Pipeline(name="leaky", cache_dir=tmp_path) as pipeline:
+        load = LoadDataFromDicts(name="load", data=instructions(2))
+        load >> Leaky(name="leaky", api_key=SecretStr(API_KEY))
+    with pytest.raises(StepFailedError) as caught:
+        pipeline.run(progress=False)
+    assert "the server refused <redacted>" in str(caught.value)
+    assert API_KEY not in str(caught.value) + str(caught.value.__cause__)

@@ -19,7 +19,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from distilabel_nb.interop.distilabel.keys import describe_step, user_code
+from distilabel_nb.fields import scrub
+from distilabel_nb.interop.distilabel.keys import describe_step, secrets_of, user_code
 from distilabel_nb.tables import empty_table, rows_to_table
 
 __all__ = ["FAILED_ROWS", "DistilabelStep", "adapt"]
@@ -130,6 +131,10 @@ class DistilabelStep:
     def code_fingerprints(self) -> dict[str, str]:
         return user_code(type(self.wrapped))
 
+    def secret_values(self) -> set[str]:
+        """The step's secrets (API keys, tokens): scrubbed from errors and warnings."""
+        return secrets_of(self.wrapped)
+
     def set_runtime_parameters(self, values: dict[str, Any]) -> None:
         """``run(parameters={name: {...}})`` in distilabel's shape (nested for the LLM)."""
         self.wrapped.set_runtime_parameters(dict(values))
@@ -179,12 +184,14 @@ class DistilabelStep:
         for batch in self.wrapped.process_applying_mappings(*inputs):
             rows.extend(batch)
         table = rows_to_table(rows)
-        failures = self._proxy.take_failures() if self._proxy is not None else 0
+        failures, error = self._proxy.take_failures() if self._proxy is not None \
+            else (0, None)
         if failures:
-            step = self.name
-            warnings.warn(f"step {step!r}: {failures} row(s) got no answer from the LLM; "
-                          "their outputs are None and the batch is not cached, so the next "
-                          "run sends only those rows again", RuntimeWarning, stacklevel=2)
+            why = f" (last error: {scrub(error, self.secret_values())})" if error else ""
+            warnings.warn(f"step {self.name!r}: {failures} row(s) got no answer from the "
+                          f"LLM{why}; their outputs are None and the batch is not cached, so "
+                          "the next run sends only those rows again", RuntimeWarning,
+                          stacklevel=2)
             table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                    FAILED_ROWS: str(failures).encode()})
         return table

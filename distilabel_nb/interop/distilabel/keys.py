@@ -23,7 +23,7 @@ from distilabel_nb.cache.source import class_code_fingerprints, code_fingerprint
 from distilabel_nb.fields import SECRET_NAMES
 
 __all__ = ["LLM_NOT_IN_ROWS", "NOT_IN_SIGNATURE", "describe_model", "describe_step",
-           "is_secret_name", "user_code"]
+           "is_secret_name", "secrets_of", "user_code"]
 
 #: Step fields that never enter the key: how batches are cut and run, not what they hold
 #: (the batch size is in the key's chunk instead), and distilabel's own exclusions.
@@ -151,3 +151,23 @@ def describe_step(step: BaseModel) -> dict[str, Any]:
         if callable(getter):
             description[which] = sorted(getter())
     return description
+
+
+def secrets_of(value: Any, named: bool = False) -> set[str]:
+    """Every secret string a model holds at any depth (to take out of error messages)."""
+    found: set[str] = set()
+    if isinstance(value, SecretStr):
+        found.add(value.get_secret_value())
+    elif isinstance(value, str) and named:
+        found.add(value)
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            if name != "pipeline":
+                found |= secrets_of(value.__dict__.get(name), is_secret_name(name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found |= secrets_of(item, isinstance(key, str) and is_secret_name(key))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found |= secrets_of(item)
+    return {secret for secret in found if len(secret) >= 4}

@@ -70,11 +70,13 @@ class RowCachedLLM:
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._llm, name, value)
 
-    def take_failures(self) -> int:
-        """Inputs that failed in this thread since the last call (then reset to 0)."""
+    def take_failures(self) -> tuple[int, str | None]:
+        """Inputs that failed in this thread since the last call, and the last error an
+        LLM call raised (then both reset)."""
         failures = int(getattr(self._local, "failures", 0))
-        self._local.failures = 0
-        return failures
+        error = getattr(self._local, "error", None)
+        self._local.failures, self._local.error = 0, None
+        return failures, error
 
     def generate_outputs(self, inputs: list[Any], num_generations: int = 1,
                          **kwargs: Any) -> list[Any]:
@@ -125,7 +127,8 @@ class RowCachedLLM:
             return list(self._llm.generate_outputs(inputs=inputs,
                                                    num_generations=num_generations,
                                                    **kwargs))
-        except Exception:
+        except Exception as error:
+            self._local.error = f"{type(error).__name__}: {error}"
             if len(inputs) == 1:
                 return [None]
         outputs: list[Any] = []
@@ -133,7 +136,8 @@ class RowCachedLLM:
             try:
                 outputs.extend(self._llm.generate_outputs(
                     inputs=[formatted], num_generations=num_generations, **kwargs))
-            except Exception:
+            except Exception as error:
+                self._local.error = f"{type(error).__name__}: {error}"
                 outputs.append(None)
         return outputs
 
