@@ -195,6 +195,6 @@ def test_a_secret_in_a_steps_error_is_scrubbed(tmp_path: pathlib.Path) -> None:
         load = LoadDataFromDicts(name="load", data=instructions(2))
         load >> Leaky(name="leaky", api_key=SecretStr(API_KEY))
     with pytest.raises(StepFailedError) as caught:
-        pipeline.run(progress=False)
+        pipeline.run(progress=False, fail_fast=True)
     assert "the server refused <redacted>" in str(caught.value)
     assert API_KEY not in str(caught.value) + str(caught.value.__cause__)

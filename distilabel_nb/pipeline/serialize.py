@@ -43,9 +43,18 @@ def _dump_fields(obj: Fielded) -> dict[str, Any]:
     return dumped
 
 
+def _dump_step(step: Any) -> dict[str, Any]:
+    """A step's entry: its own ``dump()`` when it has one (distilabel's steps), else its
+    fields."""
+    own = getattr(step, "dump", None)
+    if callable(own) and not isinstance(step, Fielded):
+        return dict(own())
+    return _dump_fields(step)
+
+
 def dump_pipeline(pipeline: Pipeline) -> dict[str, Any]:
     """The pipeline as a dict shaped like distilabel's ``Pipeline.dump()``."""
-    steps = [{"step": _dump_fields(step), "name": name} for name, step in pipeline.steps.items()]
+    steps = [{"step": _dump_step(step), "name": name} for name, step in pipeline.steps.items()]
     connections = [{"from": name, "to": list(pipeline.dag.succ[name])}
                    for name in pipeline.steps]
     routing = [{"step": name, "routing_batch_function": router.label,

@@ -20,7 +20,12 @@ from typing import Any
 import pyarrow as pa
 
 from distilabel_nb.fields import scrub
-from distilabel_nb.interop.distilabel.keys import describe_step, secrets_of, user_code
+from distilabel_nb.interop.distilabel.keys import (
+    describe_step,
+    is_secret_name,
+    secrets_of,
+    user_code,
+)
 from distilabel_nb.tables import empty_table, rows_to_table
 
 __all__ = ["FAILED_ROWS", "DistilabelStep", "adapt"]
@@ -135,6 +140,11 @@ class DistilabelStep:
         """The step's secrets (API keys, tokens): scrubbed from errors and warnings."""
         return secrets_of(self.wrapped)
 
+    def dump(self) -> dict[str, Any]:
+        """distilabel's own dump of the step (its entry in ``pipeline.yaml``), secrets
+        left out."""
+        return _without_secrets(self.wrapped.dump())
+
     def set_runtime_parameters(self, values: dict[str, Any]) -> None:
         """``run(parameters={name: {...}})`` in distilabel's shape (nested for the LLM)."""
         self.wrapped.set_runtime_parameters(dict(values))
@@ -216,3 +226,16 @@ class DistilabelStep:
 
     def __repr__(self) -> str:
         return f"DistilabelStep({type(self.wrapped).__name__}(name={self.name!r}))"
+
+
+def _without_secrets(value: Any) -> Any:
+    """A dump with secret-named keys and ``SecretStr`` values taken out, at any depth."""
+    from pydantic import SecretBytes, SecretStr
+
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items()
+                if not (isinstance(k, str) and is_secret_name(k))
+                and not isinstance(v, SecretStr | SecretBytes)}
+    if isinstance(value, list | tuple):
+        return [_without_secrets(v) for v in value]
+    return value

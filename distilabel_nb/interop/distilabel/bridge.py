@@ -65,9 +65,8 @@ class PipelineBridge:
         parameters = getattr(routing_batch_function, "_factory_function_kwargs", None) or {}
         router = RoutingBatchFunction(routing_batch_function.routing_function,
                                       parameters=dict(parameters))
-        router.bind(self.pipeline.steps[step_name])
-        router.foreign = routing_batch_function  # type: ignore[attr-defined]
-        self.pipeline.routers[step_name] = router
+        bound = router.bind(self.pipeline.steps[step_name])
+        self.pipeline.routers[step_name] = bound if bound is not None else router
 
     def __repr__(self) -> str:
         return f"PipelineBridge({self.pipeline!r})"
