@@ -29,7 +29,8 @@ from typing import Any, Protocol, overload
 from distilabel_nb.cache.signature import hash_value
 from distilabel_nb.cache.source import code_fingerprint
 
-__all__ = ["Routed", "RoutingBatchFunction", "routing_batch_function", "sample_n_steps"]
+__all__ = ["Routed", "RoutingBatchFunction", "as_routing_function",
+           "routing_batch_function", "sample_n_steps"]
 
 # ``random`` is process-wide: routing calls take turns while it is seeded.
 _SEEDING = threading.Lock()
@@ -53,6 +54,8 @@ class RoutingBatchFunction:
         self.func = func
         self.parameters = dict(parameters or {})
         self.description = description
+        #: The factory that made it, as a dump names it: {"module", "name", "kwargs"}.
+        self.factory: dict[str, Any] | None = None
         self.source: Routed | None = None
         self.targets: list[str] = []
         self._routes: dict[int, frozenset[str]] = {}
@@ -83,6 +86,7 @@ class RoutingBatchFunction:
         if self.source is source:
             return self
         bound = RoutingBatchFunction(self.func, self.parameters, self.description)
+        bound.factory = self.factory
         bound.source = source
         return bound
 
@@ -134,6 +138,24 @@ class RoutingBatchFunction:
 RoutingFunc = Callable[[list[str]], list[str]]
 
 
+def as_routing_function(obj: Any) -> RoutingBatchFunction | None:
+    """``obj`` if it is ours; ours over another library's routing function (distilabel's:
+    its ``routing_function`` and the keyword arguments of the factory that made it, e.g.
+    ``sample_n_steps(2)``); None for anything else."""
+    if isinstance(obj, RoutingBatchFunction):
+        return obj
+    func = getattr(obj, "routing_function", None)
+    if not callable(func) or isinstance(obj, type):
+        return None
+    kwargs = dict(getattr(obj, "_factory_function_kwargs", None) or {})
+    ours = RoutingBatchFunction(func, kwargs, getattr(obj, "description", None))
+    module = getattr(obj, "_factory_function_module", None)
+    name = getattr(obj, "_factory_function_name", None)
+    if module and name:
+        ours.factory = {"module": module, "name": name, "kwargs": kwargs}
+    return ours
+
+
 @overload
 def routing_batch_function(func: RoutingFunc, /) -> RoutingBatchFunction: ...
 
@@ -175,4 +197,6 @@ def sample_n_steps(n: int) -> RoutingBatchFunction:
     if n < 1:
         msg = f"sample_n_steps needs n >= 1, not {n}"
         raise ValueError(msg)
-    return RoutingBatchFunction(_sample(n), {"n": n})
+    route = RoutingBatchFunction(_sample(n), {"n": n})
+    route.factory = {"module": __name__, "name": "sample_n_steps", "kwargs": {"n": n}}
+    return route

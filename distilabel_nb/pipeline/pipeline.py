@@ -35,7 +35,12 @@ from distilabel_nb.graph.description import PipelineGraph
 from distilabel_nb.graph.validate import apply_parameters, validate
 from distilabel_nb.llms.budget import Budget
 from distilabel_nb.pipeline.dataset_input import attach_dataset
-from distilabel_nb.pipeline.serialize import dump_pipeline
+from distilabel_nb.pipeline.serialize import (
+    dump_pipeline,
+    load_pipeline,
+    read_pipeline_file,
+    save_pipeline,
+)
 from distilabel_nb.routing import RoutingBatchFunction
 from distilabel_nb.steps.base import StepBase
 from distilabel_nb.steps.pipeline_like import reset_current_pipeline, set_current_pipeline
@@ -150,6 +155,21 @@ class Pipeline:
     def dump(self, **kwargs: Any) -> dict[str, Any]:
         """The pipeline as distilabel's ``Pipeline.dump()`` shapes it (its pipeline.yaml)."""
         return dump_pipeline(self)
+
+    def save(self, path: str | os.PathLike[str] | None = None, format: str = "json") -> None:
+        """Write ``dump()`` to ``path`` as JSON or YAML, as distilabel's ``save``."""
+        save_pipeline(self, path, format)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pipeline:
+        """The pipeline a ``dump()`` describes (ours or distilabel's)."""
+        return load_pipeline(cls, data)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> Pipeline:
+        return load_pipeline(cls, read_pipeline_file(path))
+
+    from_json = from_yaml
 
     # -- cache -------------------------------------------------------------------------
     def _cache(self) -> tuple[Manifest, SegmentStore]:

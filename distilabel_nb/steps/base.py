@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from distilabel_nb.cache.source import class_code_fingerprints
 from distilabel_nb.fields import Fielded
-from distilabel_nb.routing import RoutingBatchFunction
+from distilabel_nb.routing import RoutingBatchFunction, as_routing_function
 from distilabel_nb.steps.mappings import map_inputs, map_outputs
 from distilabel_nb.steps.pipeline_like import PipelineLike, current_pipeline
 from distilabel_nb.tables import rename_columns, rows_to_table
@@ -96,8 +96,9 @@ class StepBase(Fielded):
             self.pipeline.connect(self, other)
 
     def __rshift__(self, other: StepBase | list[StepBase] | RoutingBatchFunction) -> Any:
-        if isinstance(other, RoutingBatchFunction):  # step >> route >> [a, b]
-            return other.bind(self)
+        route = as_routing_function(other)  # step >> route >> [a, b] (ours or distilabel's)
+        if route is not None:
+            return route.bind(self)
         targets = other if isinstance(other, list) else [other]
         self.connect(*targets)
         return other

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from distilabel_nb.interop.distilabel.adapter import adapt
-from distilabel_nb.routing import RoutingBatchFunction
+from distilabel_nb.routing import as_routing_function
 
 __all__ = ["PipelineBridge", "attach"]
 
@@ -62,11 +62,10 @@ class PipelineBridge:
     def _add_routing_batch_function(self, step_name: str,
                                     routing_batch_function: Any) -> None:
         """``step >> route``: our routing function over distilabel's, same targets."""
-        parameters = getattr(routing_batch_function, "_factory_function_kwargs", None) or {}
-        router = RoutingBatchFunction(routing_batch_function.routing_function,
-                                      parameters=dict(parameters))
+        router = as_routing_function(routing_batch_function)
+        assert router is not None
         bound = router.bind(self.pipeline.steps[step_name])
-        self.pipeline.routers[step_name] = bound if bound is not None else router
+        self.pipeline.add_router(step_name, bound)
 
     def __repr__(self) -> str:
         return f"PipelineBridge({self.pipeline!r})"

@@ -148,8 +148,10 @@ def describe_step(step: BaseModel) -> dict[str, Any]:
     description["distilabel"] = distilabel.__version__
     for which in ("inputs", "outputs"):
         getter = getattr(step, f"get_{which}", None)
-        if callable(getter):
-            description[which] = sorted(getter())
+        try:
+            description[which] = sorted(getter()) if callable(getter) else None
+        except Exception:  # columns read from data it does not hold (an empty loader)
+            description[which] = None
     return description
 
 
