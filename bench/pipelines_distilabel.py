@@ -1,7 +1,9 @@
 """The benchmark pipelines written for distilabel 1.5.3 (run with bench/.venv-distilabel).
 
 Usage: see ``harness.py``. The same pipelines for distilabel_nb are in ``pipelines_nb.py``;
-the two files differ only where the APIs do.
+the two files differ only where the APIs do. With ``BENCH_PIPELINE=distilabel_nb`` these
+very steps (distilabel's ``LoadDataFromDicts`` and ``@step`` functions) run on
+distilabel_nb's ``Pipeline``, the one import a user changes (``bench/interop.py``).
 """
 
 
@@ -19,7 +21,11 @@ from data import make_rows
 # The environment above must be set before distilabel imports the Hugging Face libraries.
 STARTED = time.perf_counter()
 from distilabel.mixins.runtime_parameters import RuntimeParameter  # noqa: E402
-from distilabel.pipeline import Pipeline  # noqa: E402
+
+if os.environ.get("BENCH_PIPELINE") == "distilabel_nb":
+    from distilabel_nb import Pipeline
+else:
+    from distilabel.pipeline import Pipeline  # type: ignore[assignment]
 from distilabel.steps import LoadDataFromDicts, StepInput, StepOutput, step  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - STARTED
@@ -91,7 +97,7 @@ def main() -> None:
     rss_before = harness.reset_peak_rss()
     harness.mark_run_start(args)
     started = time.perf_counter()
-    distiset = pipeline.run(use_cache=True, parameters=run_parameters(args))
+    distiset = pipeline.run(use_cache=True, parameters=run_parameters(args))  # type: ignore[arg-type]
     run_seconds = time.perf_counter() - started
     done_at = time.time()
     rss = harness.peak_rss_mb(rss_before)
@@ -100,7 +106,8 @@ def main() -> None:
     if "n_words" in train.column_names:
         columns["n_words"] = list(train["n_words"])
     harness.write_result(args, {
-        "tool": "distilabel", "import_seconds": IMPORT_SECONDS, "data_seconds": data_seconds,
+        "tool": os.environ.get("BENCH_PIPELINE", "distilabel"),
+        "import_seconds": IMPORT_SECONDS, "data_seconds": data_seconds,
         "run_seconds": run_seconds, "done_at": done_at, **rss,
         **harness.check_table(columns, args.n),
     })

@@ -40,7 +40,8 @@ LLM_NOT_IN_ROWS = _NESTED_SKIP | {"use_offline_batch_generation", "timeout", "ma
                                    "generation_kwargs"}
 #: Libraries whose classes are versioned with the package, not with the user's code.
 _LIBRARIES = ("distilabel", "distilabel_nb", "pydantic", "abc", "typing", "builtins")
-#: Lists longer than this are described by length and content hash.
+#: Lists longer than this (or of more than two dicts: rows) are described by length and
+#: content hash.
 _LONG = 16
 
 
@@ -86,7 +87,7 @@ def describe_value(value: Any) -> Any:
                 if not (isinstance(k, str) and is_secret_name(k))}
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=repr) if isinstance(value, set | frozenset) else list(value)
-        if len(items) > _LONG:
+        if len(items) > _LONG or (len(items) > 2 and all(isinstance(v, dict) for v in items)):
             return f"{len(items):,} rows, content {_content_hash(items)[:12]}"
         return [describe_value(v) for v in items]
     if value is None or isinstance(value, str | int | float | bool):
