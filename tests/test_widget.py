@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import pathlib
 import shutil
 import types
@@ -14,6 +15,7 @@ import pytest
 pytest.importorskip("anywidget")
 
 from distilabel_nb import Pipeline, StepFailedError, StepFailedWarning
+from distilabel_nb.engine.events import ALL_RUNS
 from distilabel_nb.notebook import overrides
 from distilabel_nb.notebook import widget as widget_module
 from distilabel_nb.notebook.widget import CacheGraph, WidgetMessageWarning
@@ -48,6 +50,8 @@ def _fresh_registry() -> Iterator[None]:
     widget_module._last_selected.clear()
     yield
     overrides.clear_overrides()
+    for graph in [g for g in gc.get_objects() if isinstance(g, CacheGraph)]:
+        graph.close()    # what a front end does; a following graph stops listening
 
 
 def build(cache_dir: pathlib.Path, name: str = "w", rows: int = 20, batch: int = 5,
@@ -74,24 +78,24 @@ def test_graph_follows_runs_miss_then_hit(cache_dir: pathlib.Path) -> None:
     pipeline = build(cache_dir)
     graph = CacheGraph(pipeline)
     assert statuses(graph) == dict.fromkeys(["load", "count", "double"], "pending")
-    graph.set_result(pipeline.run(progress=False))
+    graph.set_result(pipeline.run(progress=False, on_event=graph.handle_event))
     assert statuses(graph) == dict.fromkeys(["load", "count", "double"], "miss")
     assert graph.mode == "done" and graph.runs == 1
     assert 'data-status="miss"' in graph.svg
     again = build(cache_dir)
     graph2 = CacheGraph(again)
-    again.run(progress=False)
+    again.run(progress=False, on_event=graph2.handle_event)
     assert statuses(graph2) == dict.fromkeys(["load", "count", "double"], "hit")
     assert graph2.nodes["count"]["detail"] == "20 rows reused"
     assert "3 hit" in graph2.message
     # A graph made after the run shows the last run.
-    assert statuses(CacheGraph(again, live=False)) == statuses(graph2)
+    assert statuses(CacheGraph(again)) == statuses(graph2)
 
 
 def test_click_toggles_cache_and_marks_descendants(cache_dir: pathlib.Path) -> None:
     pipeline = build(cache_dir)
     graph = CacheGraph(pipeline)
-    pipeline.run(progress=False)
+    pipeline.run(progress=False, on_event=graph.handle_event)
     send(graph, {"type": "toggle", "step": "count"})
     assert pipeline.steps["count"].use_cache is False
     assert graph.nodes["count"]["use_cache"] is False
@@ -103,7 +107,7 @@ def test_click_toggles_cache_and_marks_descendants(cache_dir: pathlib.Path) -> N
     assert overrides.apply_overrides(rebuilt) == {"count": False}
     graph2 = CacheGraph(rebuilt)
     assert graph2.selected == "count"     # the panel stays on the same step
-    rebuilt.run(progress=False)
+    rebuilt.run(progress=False, on_event=graph2.handle_event)
     assert statuses(graph2) == {"load": "hit", "count": "miss", "double": "miss"}
     # Clicking again goes back to what the cell says, and the registry forgets it.
     send(graph2, {"type": "toggle", "step": "count"})
@@ -150,7 +154,7 @@ def test_run_and_plan_messages(cache_dir: pathlib.Path) -> None:
 
     def runner(graph: CacheGraph) -> Any:
         calls.append("run")
-        return pipeline.run(progress=False)
+        return pipeline.run(progress=False, on_event=graph.handle_event)
 
     graph = CacheGraph(pipeline, on_run=runner)
     send(graph, {"type": "plan"})
@@ -174,7 +178,7 @@ def test_failed_step_is_unmistakable_and_run_button_survives(cache_dir: pathlib.
     pipeline = build(cache_dir, fail=True)
     graph = CacheGraph(pipeline)
     with pytest.warns(StepFailedWarning, match="kaboom"):
-        pipeline.run(progress=False)  # as in distilabel, the run goes on
+        pipeline.run(progress=False, on_event=graph.handle_event)  # the run goes on
     assert graph.nodes["double"]["status"] == "failed"
     assert graph.mode == "failed"
     assert "kaboom" in (graph.details["double"].get("error") or graph.details["double"]["reason"])
@@ -192,7 +196,7 @@ def test_updates_are_throttled(cache_dir: pathlib.Path, monkeypatch: pytest.Monk
     graph.observe(lambda change: pushes.append(1), names="svg")
     events: list[str] = []
     pipeline.add_listener(lambda event: events.append(event.kind))
-    pipeline.run(progress=False)
+    pipeline.run(progress=False, on_event=graph.handle_event)
     assert events.count("batch_done") >= 200
     # Only step ends, the run's ends and a few throttled frames reach the front end.
     assert len(pushes) < 40, len(pushes)
@@ -242,8 +246,10 @@ def test_static_export_and_fallback_bundle(cache_dir: pathlib.Path,
 
 def test_close_stops_listening(cache_dir: pathlib.Path) -> None:
     pipeline = build(cache_dir)
-    graph = CacheGraph(pipeline)
+    graph = CacheGraph(pipeline, follow=True)
+    assert len(ALL_RUNS._listeners) == 1
     graph.close()
+    assert ALL_RUNS._listeners == []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pipeline.run(progress=False)
@@ -272,14 +278,14 @@ def test_failed_then_resumed_shows_partial_batches(cache_dir: pathlib.Path) -> N
 
     FLAKY["fail"] = True
     pipeline = build_flaky()
-    graph = CacheGraph(pipeline)
+    graph = CacheGraph(pipeline, follow=True)
     with pytest.raises(StepFailedError):
         pipeline.run(progress=False, fail_fast=True)
     assert graph.nodes["generate"]["detail"] == "FAILED \u00b7 RuntimeError"
     assert graph.nodes["judge"]["status"] == "pending"
     FLAKY["fail"] = False
     pipeline = build_flaky()
-    graph = CacheGraph(pipeline)
+    graph = CacheGraph(pipeline, follow=True)
     pipeline.run(progress=False)
     assert statuses(graph) == {"load": "partial", "generate": "partial", "judge": "miss"}
     assert graph.nodes["generate"]["detail"] == "3/5 batches reused"
@@ -308,7 +314,7 @@ def test_secrets_never_reach_the_widget_state(cache_dir: pathlib.Path) -> None:
         LoadDataFromDicts(name="load", data=[{"text": "a"}]) >> Leaky(name="leaky", api_key=key)
     graph = CacheGraph(pipeline)
     with pytest.raises(StepFailedError) as caught:
-        pipeline.run(progress=False, fail_fast=True)
+        pipeline.run(progress=False, fail_fast=True, on_event=graph.handle_event)
     assert key not in str(caught.value) and "<redacted>" in str(caught.value)
     state = json.dumps(graph.get_state(), default=str)
     assert "401 Unauthorized" in state

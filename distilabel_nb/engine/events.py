@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-__all__ = ["EventKind", "Listener", "RunEvent", "Status"]
+__all__ = ["ALL_RUNS", "Broadcast", "EventKind", "Listener", "RunEvent", "Status"]
 
 EventKind = Literal[
     "run_started",     # the plan is made; one event per step follows as step_planned
@@ -40,3 +40,26 @@ class RunEvent:
 
 
 Listener = Callable[[RunEvent], None]
+
+
+class Broadcast:
+    """Listeners of every run of every pipeline in this process (``ALL_RUNS``): what a
+    graph made with ``follow=True`` listens to, whichever ``Pipeline`` object runs
+    (a re-run cell builds a new one)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def __call__(self, event: RunEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+
+ALL_RUNS = Broadcast()

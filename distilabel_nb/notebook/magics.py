@@ -83,9 +83,10 @@ class PipelineMagics(Magics):
         apply_overrides(pipeline)
         use_cache, recompute = not args.no_cache, list(args.recompute)
 
-        def runner(graph: Any) -> Any:
+        def runner(graph: Any) -> Any:   # the graph's Run button: shown in that graph
             result = pipeline.run(use_cache=use_cache, recompute=recompute, progress=False,
-                                  fail_fast=args.fail_fast, max_budget=args.max_budget)
+                                  fail_fast=args.fail_fast, max_budget=args.max_budget,
+                                  on_event=graph.handle_event)
             shell.user_ns[args.out] = result
             return result
 
@@ -100,7 +101,8 @@ class PipelineMagics(Magics):
         try:
             distiset = pipeline.run(use_cache=use_cache, recompute=recompute,
                                     progress=graph is None, fail_fast=args.fail_fast,
-                                    max_budget=args.max_budget)
+                                    max_budget=args.max_budget,
+                                    on_event=None if graph is None else graph.handle_event)
         except BaseException:
             if graph is not None:
                 _refresh(graph)      # the stored picture shows the failed step

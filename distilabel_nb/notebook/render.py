@@ -32,6 +32,7 @@ __all__ = [
     "NodeView",
     "dag_to_dot",
     "draw_svg",
+    "graph_shape",
     "layout_svg",
     "render_svg",
     "report_views",
@@ -301,7 +302,7 @@ def draw_svg(nodes: list[str], edges: list[tuple[str, str]],
 
 
 # -- the public picture: a pipeline or a recorded run, coloured by a report -------------
-def _shape(graph: Any) -> tuple[list[str], list[tuple[str, str]],
+def graph_shape(graph: Any) -> tuple[list[str], list[tuple[str, str]],
                                 dict[tuple[str, str], str], str, dict[str, bool]]:
     """(nodes, edges, routes, title, use_cache) of a Pipeline or a history RunEntry."""
     if isinstance(graph, RunEntry):
@@ -348,7 +349,7 @@ def render_svg(graph: Any, report: Any = None, *, legend: bool = True) -> str:
     history (``RunEntry`` read whole); nodes are coloured by ``report`` (a ``RunReport``,
     a ``RunEntry``, a mapping step -> ``StepReport``), by default the pipeline's last run
     or the entry's own steps (no run yet: pending)."""
-    nodes, edges, routes, title, use_cache = _shape(graph)
+    nodes, edges, routes, title, use_cache = graph_shape(graph)
     if report is None:
         report = graph if isinstance(graph, RunEntry) else getattr(graph, "last_run", None)
     planned = bool(getattr(report, "planned", False))

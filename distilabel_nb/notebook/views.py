@@ -1,14 +1,18 @@
-"""What a node and the side panel say: the detail line per status, and first rows."""
+"""What a node, the header and the side panel say: the detail line per status, the
+run's summary line, and first rows."""
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from distilabel_nb.engine.estimate import money
-from distilabel_nb.engine.report import StepReport
+from distilabel_nb.engine.report import RunReport, StepReport
 
-__all__ = ["PREVIEW_ROWS", "node_detail", "node_money", "table_preview"]
+__all__ = ["PREVIEW_ROWS", "load_previews", "node_detail", "node_money", "static_picture",
+           "summary_line", "table_preview"]
 
 PREVIEW_ROWS = 5
 _ERROR_NAME = re.compile(r"\b(?!StepFailedError)(\w*(?:Error|Exception|Interrupt))\b")
@@ -96,3 +100,66 @@ def _status_detail(status: str, report: StepReport, planned: bool,
         found = _ERROR_NAME.findall(f"{report.error or ''} {report.reason}")
         return f"FAILED \u00b7 {found[-1]}" if found else "FAILED"
     return status
+
+
+def summary_line(report: RunReport) -> str:
+    """'run: 1 hit, 2 miss · 0.42 s · 1,200 tokens saved' (or 'plan: ...')."""
+    counts: dict[str, int] = {}
+    for r in report.values():
+        counts[r.status] = counts.get(r.status, 0) + 1
+    parts = [f"{counts[s]} {s}" for s in ("hit", "partial", "miss", "failed") if s in counts]
+    verb = "plan" if report.planned else "run"
+    text = f"{verb}: " + ", ".join(parts) if parts else verb
+    if not report.planned:
+        text += f" \u00b7 {report.seconds:.2f} s"
+        saved = sum(r.tokens_saved for r in report.values())
+        if saved:
+            text += f" \u00b7 {saved:,} tokens saved"
+    if report.error:
+        text += f" \u00b7 error: {report.error[:200]}"
+    return text
+
+
+def load_previews(pipeline: Any, nodes: Iterable[str], reports: Mapping[str, StepReport],
+                  distiset: Any = None, keys: Mapping[str, str] | None = None
+                  ) -> dict[str, Any]:
+    """First rows of each step for the side panel: from ``pipeline.preview`` (the cache;
+    under ``keys[step]`` for a recorded run), else, for leaves, from the Distiset."""
+    results: dict[str, Any] = {}
+    leaves = pipeline.dag.leaves()
+    for name in nodes:
+        table = None
+        try:
+            if keys is not None:
+                table = pipeline.preview(name, PREVIEW_ROWS, key=keys[name]) \
+                    if keys.get(name) else None
+            else:
+                table = pipeline.preview(name, PREVIEW_ROWS)
+        except Exception:  # a preview is a nicety: never let it break the graph
+            table = None
+        if table is None and distiset is not None and name in leaves:
+            config = "default" if len(leaves) == 1 else name
+            if config in distiset:  # Arrow, without building the datasets objects
+                table = distiset.arrow_table(config)
+        try:
+            results[name] = table_preview(table)
+        except Exception:  # same: odd values must not break the graph
+            results[name] = None
+        report = reports.get(name)
+        if results[name] is not None and report is not None and report.rows:
+            results[name]["total"] = report.rows
+    return results
+
+
+def static_picture(data: dict[str, Any], svg: str | Exception, message: str,
+                   name: str) -> dict[str, Any]:
+    """A widget's mimebundle plus its picture (SVG, and HTML with the summary line) for
+    front ends without widgets; an error (no graphviz) is said in the text instead."""
+    if isinstance(svg, Exception):
+        data["text/plain"] = f"{data.get('text/plain', '')}\n({svg})"
+        return data
+    data["image/svg+xml"] = svg
+    data["text/html"] = (f'<div class="dnb-static">{svg}<div style="font:12px sans-serif;'
+                         f'color:#57606a">{html.escape(message)}</div></div>')
+    data["text/plain"] = f"CacheGraph({name!r}): {message}"
+    return data

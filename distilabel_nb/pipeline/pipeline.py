@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from distilabel_nb import backends as _backends  # noqa: F401  (registers backend="ray")
 from distilabel_nb.cache.access import open_cache
-from distilabel_nb.cache.history import new_run_id
+from distilabel_nb.cache.history import RunEntry, new_run_id
 from distilabel_nb.cache.layout import CacheWarning
 from distilabel_nb.cache.manifest import Manifest, RunRecord
 from distilabel_nb.cache.signature import hash_value
@@ -24,7 +24,7 @@ from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
 from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, resolve_backend
 from distilabel_nb.engine.estimate import CostEstimate, estimate_costs, run_budget
-from distilabel_nb.engine.events import Listener, RunEvent
+from distilabel_nb.engine.events import ALL_RUNS, Listener, RunEvent
 from distilabel_nb.engine.executor import Executor
 from distilabel_nb.engine.outcome import finished_event
 from distilabel_nb.engine.plan import StepPlan, make_plan, step_keys
@@ -254,7 +254,7 @@ class Pipeline:
                 attach_dataset(self, dataset, dataset_batch_size)
             self._prepare(parameters)
             budget = run_budget(self.graph(), max_budget)
-            listeners: list[Listener] = list(self._listeners)
+            listeners: list[Listener] = [*self._listeners, ALL_RUNS]
             if on_event is not None:
                 listeners.append(on_event)
             if progress is None:
@@ -388,14 +388,15 @@ class Pipeline:
         emit(RunEvent("run_finished", self.name, message=message))
         self.last_run = builder.report()
 
-    def preview(self, step: str, n: int = 5) -> pa.Table | None:
-        """The first ``n`` cached output rows of ``step`` (None when nothing is cached)."""
-        if step not in self.steps:
+    def preview(self, step: str, n: int = 5, key: str | None = None) -> pa.Table | None:
+        """The first ``n`` cached output rows of ``step`` (None when nothing is cached);
+        ``key``: of the output a recorded run's step had (``history_run(id).steps``)."""
+        if step not in self.steps and key is None:
             msg = (f"pipeline {self.name!r} has no step {step!r}; its steps are: "
                    f"{', '.join(self.steps)}")
             raise KeyError(msg)
         manifest, store = self._cache()
-        key = step_keys(self.graph())[step][0]
+        key = key or step_keys(self.graph())[step][0]
         state = manifest.state(key)
         parts: list[pa.Table] = []
         rows = 0
@@ -424,6 +425,15 @@ class Pipeline:
         svg = render_svg(self)
         pathlib.Path(path).write_text(svg, encoding="utf-8")
         return str(path)
+
+    def history(self) -> list[RunEntry]:
+        """This pipeline's recorded runs, oldest first (summaries), read from the cache:
+        runs of earlier kernels and of other processes too."""
+        return self._cache()[0].history(self.name)
+
+    def history_run(self, run_id: str) -> RunEntry | None:
+        """One recorded run, whole: each step's report, key and description."""
+        return self._cache()[0].history_run(self.name, run_id)
 
     def _saved_by_hit(self, plan: StepPlan, executor: Executor) -> dict[str, Any]:
         """What a step reused whole cost, in tokens and money (LLM tasks know it from
