@@ -200,3 +200,142 @@ def test_cache_graph_in_browser(tmp_path: pathlib.Path, kind: FrontEnd) -> None:
         page.close()
 
     assert not errors, "JavaScript errors in the page:\n" + "\n".join(errors)
+
+
+HISTORY_CELL = '''%%pipeline history-demo --cache-dir {cache}
+from distilabel_nb.steps import LoadDataFromDicts, StepInput, step
+
+@step(inputs=["text"], outputs=["styled"])
+def Write(inputs: StepInput, style: str = "concise"):
+    for row in inputs:
+        row["styled"] = f"{{style}}: {{row['text']}}"
+    yield inputs
+
+@step(inputs=["styled"], outputs=["n"])
+def Count(inputs: StepInput):
+    for row in inputs:
+        row["n"] = len(row["styled"])
+    yield inputs
+
+load = LoadDataFromDicts(name="load", batch_size=10,
+                         data=[{{"text": f"answer {{i}}"}} for i in range(40)])
+load >> Write(name="write", style="{style}") >> Count(name="count")
+'''
+
+RERUN_CELL = 'rerun = pipeline.run(progress=False, recompute=["count"])  # another cell'
+
+PARTIAL = {"load": "hit", "write": "miss", "count": "miss"}
+
+
+def _graph_statuses(root) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return root.evaluate("""(root) => Object.fromEntries(
+        [...root.querySelectorAll('g[data-step]')].map(
+            g => [g.getAttribute('data-step'), g.getAttribute('data-status')]))""")
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz's dot")
+@pytest.mark.parametrize("kind", FRONT_ENDS)
+def test_history_in_browser(tmp_path: pathlib.Path, kind: FrontEnd) -> None:
+    """A first run, a changed cell (a partial hit), a re-run from another cell: the partial
+    hit's graph keeps its colours (live and in the saved notebook); its strip lists the
+    three runs; comparing the first two names the changed step and why."""
+    import json
+
+    pytest.importorskip("playwright")
+    pytest.importorskip({"lab": "jupyterlab", "notebook": "notebook"}[kind])
+    root = tmp_path / "root"
+    root.mkdir()
+    cache = tmp_path / "cache"
+    write_notebook(root / "history.ipynb", [
+        "%load_ext distilabel_nb", HISTORY_CELL.format(cache=cache, style="concise"),
+        HISTORY_CELL.format(cache=cache, style="detailed"), RERUN_CELL])
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors: list[str] = []
+    with JupyterServer(root, tmp_path / "home", kind) as server, launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.on("pageerror", lambda error: errors.extend(_page_errors(kind, error)))
+        page.on("console", lambda msg: errors.append(f"console: {msg.text}")
+                if msg.type == "error" else None)
+        page.goto(server.notebook_url("history.ipynb"), wait_until="domcontentloaded")
+        page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')",
+                               timeout=60_000)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        page.wait_for_function("""() => {
+            const roots = document.querySelectorAll('.dnb-root');
+            return roots.length === 2 && [...roots].every(
+                r => r.getAttribute('data-mode') === 'done');
+        }""", timeout=90_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        page.wait_for_timeout(500)
+        first, partial = page.locator(".dnb-root").nth(0), page.locator(".dnb-root").nth(1)
+
+        # 1. The partial hit's graph keeps its own run after the re-run of another cell.
+        assert _graph_statuses(partial) == PARTIAL
+        assert _graph_statuses(first) == dict.fromkeys(PARTIAL, "miss")
+
+        # 2. Its strip lists the three runs (re-read when the graph is looked at).
+        partial.hover()
+        partial.locator(".dnb-chip").nth(2).wait_for(timeout=15_000)
+        chips = partial.locator(".dnb-chip")
+        assert chips.count() == 3
+        assert chips.nth(1).get_attribute("data-own") == "true"
+        assert chips.nth(1).get_attribute("data-shown") == "true"
+        assert "3 miss" in (chips.nth(0).get_attribute("title") or "")
+        partial.scroll_into_view_if_needed()
+        _shoot_locator(partial, f"{kind}-history-partial.png")
+
+        # Choosing the re-run shows its colours; choosing the cell's own run brings hers back.
+        chips.nth(2).click()
+        page.wait_for_function("""(root) => root.querySelector(
+            'g[data-step="write"]').getAttribute('data-status') === 'hit'""",
+            arg=partial.element_handle(), timeout=15_000)
+        assert _graph_statuses(partial) == {"load": "hit", "write": "hit", "count": "miss"}
+        _shoot_locator(partial, f"{kind}-history-rerun-shown.png")
+        chips.nth(1).click()
+        page.wait_for_function("""(root) => root.querySelector(
+            'g[data-step="write"]').getAttribute('data-status') === 'miss'""",
+            arg=partial.element_handle(), timeout=15_000)
+
+        # 3. Compare the first two runs: 'write' changed, and why, in the reasons' words.
+        partial.locator(".dnb-compare").click()
+        chips.nth(0).click()
+        chips.nth(1).click()
+        page.wait_for_function("(root) => root.getAttribute('data-mode') === 'compare'",
+                               arg=partial.element_handle(), timeout=15_000)
+        assert _graph_statuses(partial) == {"load": "same", "write": "changed",
+                                            "count": "changed"}
+        title = partial.locator('g[data-step="write"] title').text_content() or ""
+        assert "style changed 'concise' -> 'detailed'" in title
+        partial.locator('g[data-step="write"]').click()
+        page.wait_for_selector(".dnb-change", timeout=10_000)
+        change = partial.locator(".dnb-change").inner_text()
+        assert change == "style changed 'concise' -> 'detailed'"
+        assert partial.locator('g[data-step="write"]').get_attribute("data-use-cache") == "true"
+        assert "2 steps changed" in partial.locator(".dnb-message").inner_text()
+        _shoot_locator(partial, f"{kind}-history-compare.png")
+
+        # 4. The saved notebook's static picture of each cell is that cell's own run.
+        partial.locator(".dnb-compare").click()      # back to its own run
+        page.wait_for_function("(root) => root.getAttribute('data-mode') === 'done'",
+                               arg=partial.element_handle(), timeout=15_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        page.wait_for_timeout(1500)
+        page.close()
+
+    saved = json.loads((root / "history.ipynb").read_text())
+    pictures = [o["data"]["image/svg+xml"] for c in saved["cells"] for o in c.get("outputs", [])
+                if "image/svg+xml" in o.get("data", {})]
+    svg = [p if isinstance(p, str) else "".join(p) for p in pictures]
+    assert len(svg) == 2
+    assert svg[0].count('data-status="miss"') == 3
+    assert 'data-step="load" data-status="hit"' in svg[1]
+    assert 'data-step="write" data-status="miss"' in svg[1]
+    assert not errors, "JavaScript errors in the page:\n" + "\n".join(errors)
+
+
+def _shoot_locator(locator, name: str) -> None:  # type: ignore[no-untyped-def]
+    locator.page.mouse.move(1, 1)
+    locator.screenshot(path=str(ARTIFACTS / name))

@@ -11,7 +11,7 @@ from distilabel_nb.notebook.render import NodeView
 
 __all__ = ["compare_message", "compare_views", "ordered"]
 
-_DETAIL_CHARS = 34
+_DETAIL_CHARS = 27
 
 
 def ordered(first: RunEntry, second: RunEntry) -> tuple[RunEntry, RunEntry]:

@@ -249,7 +249,8 @@ class CacheGraph(anywidget.AnyWidget):
         with self._lock:
             self._recorded = entry
             self.mode = "failed" if entry.error else "done"
-            self.message = f"{self._label(entry)}: {summary_line(report)}"
+            summary = summary_line(report).removeprefix("run: ")
+            self.message = f"{self._label(entry)} \u00b7 {summary}"
             self.shown_run, self.compared = run_id, []
         self._load_previews(keys={n: str(s.get("key") or "") for n, s in entry.steps.items()})
         self._flush()

@@ -3,6 +3,8 @@
 // running pulse smooth across re-draws, and sends clicks back as messages:
 //   {type: "toggle", step}   switch that step's cache for the next run
 //   {type: "run"} / {type: "plan"}
+//   {type: "show_run", run_id}       show a recorded run of the history strip
+//   {type: "compare", runs: [a, b]}  compare two recorded runs
 
 const PULSE_MS = 1200;
 
@@ -55,6 +57,48 @@ function formatField(key, d) {
   }
 }
 
+const STRIP_STATUSES = ["hit", "partial", "miss", "failed"];
+
+function formatCount(n) {
+  n = Number(n || 0);
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e4) return `${Math.round(n / 1e3)}k`;
+  return n.toLocaleString();
+}
+
+function chip(run, shown, compared, picking) {
+  const total = Object.values(run.statuses || {}).reduce((a, b) => a + b, 0) || 1;
+  const button = el("button", {
+    class: "dnb-chip", type: "button", "data-run-id": run.run_id,
+    "data-number": String(run.number), "data-own": String(!!run.own),
+    "data-shown": String(run.run_id === shown),
+    "data-compared": String(compared.includes(run.run_id)),
+    "data-picked": String(picking.includes(run.run_id)),
+    "data-error": String(!!run.error),
+    title: `${run.run_id}\n${run.date} ${run.time}` +
+      Object.entries(run.statuses || {}).map(([s, n]) => `\n${n} ${s}`).join("") +
+      (run.error ? `\nerror: ${run.error}` : ""),
+  });
+  const head = el("span", { class: "dnb-chip-head" });
+  head.append(el("span", { class: "dnb-chip-number" }, `#${run.number}`),
+    el("span", { class: "dnb-chip-time" }, run.time));
+  if (run.own) head.append(el("span", { class: "dnb-chip-own" }, "this cell"));
+  const bar = el("span", { class: "dnb-chip-bar" });
+  for (const status of STRIP_STATUSES) {
+    const n = (run.statuses || {})[status];
+    if (!n) continue;
+    const part = el("span", { class: `dnb-seg dnb-seg-${status}` });
+    part.style.flexGrow = String(n / total);
+    bar.append(part);
+  }
+  const facts = [`${Number(run.seconds).toFixed(run.seconds < 10 ? 2 : 1)} s`,
+    `${formatCount(run.rows)} rows`];
+  if (run.tokens_saved) facts.push(`${formatCount(run.tokens_saved)} tok saved`);
+  if (run.money_saved) facts.push(`$${Number(run.money_saved).toFixed(2)} saved`);
+  button.append(head, bar, el("span", { class: "dnb-chip-facts" }, facts.join(" \u00b7 ")));
+  return button;
+}
+
 function render({ model, el: root }) {
   root.classList.add("dnb-root");
   const toolbar = el("div", { class: "dnb-toolbar" });
@@ -65,13 +109,20 @@ function render({ model, el: root }) {
     title: "Show what a run would do, without running" }, "Plan");
   const message = el("span", { class: "dnb-message" });
   toolbar.append(title, runButton, planButton, message);
+  const history = el("div", { class: "dnb-history" });
+  const historyLabel = el("span", { class: "dnb-history-label" }, "Runs");
+  const strip = el("div", { class: "dnb-strip" });
+  const compareButton = el("button", { class: "dnb-button dnb-compare", type: "button",
+    title: "Pick two runs to see, step by step, what changed between them" }, "\u21C4 Compare");
+  history.append(historyLabel, strip, compareButton);
+  let picking = null;   // run ids picked for a comparison, null when not picking
   const body = el("div", { class: "dnb-body" });
   const graph = el("div", { class: "dnb-graph" });
   const panel = el("div", { class: "dnb-panel" });
   body.append(graph, panel);
   const hint = el("div", { class: "dnb-hint" },
     "Click a node to switch its cache off (or on) for the next run and see its details.");
-  root.append(toolbar, body, hint);
+  root.append(toolbar, history, body, hint);
 
   function selectedNode() {
     const step = model.get("selected");
@@ -117,6 +168,21 @@ function render({ model, el: root }) {
     planButton.disabled = busy;
   }
 
+  function drawHistory() {
+    const runs = model.get("history") || [];
+    history.style.display = runs.length ? "" : "none";
+    const shown = model.get("shown_run");
+    const compared = model.get("compared") || [];
+    const keepScroll = strip.scrollLeft;
+    const atEnd = strip.scrollLeft + strip.clientWidth >= strip.scrollWidth - 4;
+    strip.replaceChildren(...runs.map((run) => chip(run, shown, compared, picking || [])));
+    strip.scrollLeft = atEnd ? strip.scrollWidth : keepScroll;
+    root.setAttribute("data-picking", String(picking !== null));
+    compareButton.textContent = picking !== null ? "Pick two runs\u2026 (cancel)" :
+      (compared.length ? "\u21C4 Compare (close)" : "\u21C4 Compare");
+    compareButton.disabled = runs.length < 2 && !compared.length;
+  }
+
   function drawPanel() {
     panel.replaceChildren();
     const step = model.get("selected");
@@ -128,9 +194,15 @@ function render({ model, el: root }) {
     }
     panel.classList.remove("dnb-empty");
     const head = el("div", { class: "dnb-panel-head" });
+    const pill = d.compare ? { same: "unchanged", changed: "changed", added: "new" }[d.status]
+      || d.status : d.planned ? `plan: ${d.status}` : d.status;
     head.append(el("span", { class: "dnb-panel-name" }, step),
-      el("span", { class: `dnb-pill dnb-pill-${d.status}` }, d.planned ? `plan: ${d.status}` : d.status));
+      el("span", { class: `dnb-pill dnb-pill-${d.status}` }, pill));
     panel.append(head);
+    if (d.compare) {
+      panel.append(el("div", { class: "dnb-change" }, d.reason || ""));
+      return;
+    }
     const table = el("table", { class: "dnb-stats" });
     for (const [key, label] of FIELDS) {
       if (key === "status") continue;
@@ -172,8 +244,44 @@ function render({ model, el: root }) {
     const step = node.getAttribute("data-step");
     model.set("selected", step);
     model.save_changes();
-    model.send({ type: "toggle", step });
+    // Comparing two runs: a click only shows what changed (the cache stays as it is).
+    if (model.get("mode") !== "compare") model.send({ type: "toggle", step });
   });
+  strip.addEventListener("click", (event) => {
+    const target = event.target.closest ? event.target.closest(".dnb-chip") : null;
+    if (!target) return;
+    const runId = target.getAttribute("data-run-id");
+    if (picking !== null || event.shiftKey) {
+      picking = picking || [model.get("shown_run")].filter(Boolean);
+      if (!picking.includes(runId)) picking.push(runId);
+      if (picking.length === 2) {
+        model.send({ type: "compare", runs: picking });
+        picking = null;
+      }
+      drawHistory();
+      return;
+    }
+    model.send({ type: "show_run", run_id: runId });
+  });
+  compareButton.addEventListener("click", () => {
+    if (picking !== null) picking = null;
+    else if ((model.get("compared") || []).length) {
+      const own = model.get("own_run");
+      const runs = model.get("history") || [];
+      const back = own || (runs.length ? runs[runs.length - 1].run_id : "");
+      if (back) model.send({ type: "show_run", run_id: back });
+    } else picking = [];
+    drawHistory();
+  });
+  // Runs of other cells and processes join the strip: re-read it when the graph is looked at.
+  let lastAsked = 0;
+  const askHistory = () => {
+    const now = Date.now();
+    if (now - lastAsked < 2000 || model.get("mode") === "running") return;
+    lastAsked = now;
+    model.send({ type: "history" });
+  };
+  root.addEventListener("pointerenter", askHistory);
   runButton.addEventListener("click", () => model.send({ type: "run" }));
   planButton.addEventListener("click", () => model.send({ type: "plan" }));
 
@@ -185,12 +293,17 @@ function render({ model, el: root }) {
     ["change:mode", onHeader], ["change:message", onHeader],
     ["change:can_run", onHeader], ["change:runs", onHeader],
     ["change:details", onPanel], ["change:selected", onPanel],
+    ["change:history", drawHistory], ["change:shown_run", drawHistory],
+    ["change:compared", drawHistory],
   ];
   for (const [event, handler] of listeners) model.on(event, handler);
   drawGraph();
   drawHeader();
+  drawHistory();
   drawPanel();
+  askHistory();
   return () => {
+    root.removeEventListener("pointerenter", askHistory);
     for (const [event, handler] of listeners) model.off(event, handler);
   };
 }
