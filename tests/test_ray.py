@@ -296,7 +296,7 @@ def test_widget_and_report_follow_a_ray_run(kit: tuple[ModuleType, pathlib.Path]
     seen: list[tuple[str, int]] = []
     pipeline.add_listener(lambda e: seen.append((e.step, e.rows_done))
                           if e.kind == "batch_done" and e.step else None)
-    pipeline.run(progress=False, backend="ray")
+    pipeline.run(progress=False, backend="ray", on_event=graph.handle_event)
     assert {step for step, _ in seen} == {"load", "a", "b", "c"}
     assert max(rows for step, rows in seen if step == "c") == 120
     assert {n: v["status"] for n, v in graph.nodes.items()} == dict.fromkeys(
@@ -304,7 +304,7 @@ def test_widget_and_report_follow_a_ray_run(kit: tuple[ModuleType, pathlib.Path]
     assert pipeline.last_run["c"].rows == 120
     changed = module.build(cache, str(log), factor=3)
     graph = CacheGraph(changed)
-    changed.run(progress=False, backend="ray")
+    changed.run(progress=False, backend="ray", on_event=graph.handle_event)
     assert {n: v["status"] for n, v in graph.nodes.items()} == {
         "load": "hit", "a": "hit", "b": "miss", "c": "miss"}
     assert "upstream" in changed.last_run["c"].reason
