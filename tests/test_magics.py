@@ -120,7 +120,7 @@ def test_options(ip: Any, cache_dir: pathlib.Path) -> None:
 
 def test_clicked_switch_applies_to_the_next_cell_run(ip: Any, cache_dir: pathlib.Path) -> None:
     cell(ip, f"click --cache-dir {cache_dir}")
-    CacheGraph(ip.user_ns["pipeline"], live=False).toggle("count")
+    CacheGraph(ip.user_ns["pipeline"]).toggle("count")
     cell(ip, f"click --cache-dir {cache_dir}")
     assert statuses(ip) == {"load": "hit", "count": "miss", "double": "miss"}
     assert ip.user_ns["pipeline"].steps["count"].use_cache is False

@@ -176,7 +176,7 @@ def test_the_cache_graph_shows_routed_edges(tmp_path: pathlib.Path) -> None:
 
     pipeline = build(tmp_path / "cache", [])
     graph = CacheGraph(pipeline)
-    pipeline.run(progress=False)
+    pipeline.run(progress=False, on_event=graph.handle_event)
     assert graph.svg.count("routed by sample_n(n=2)") == 3  # load -> a, b and c
     assert {v["status"] for v in graph.nodes.values()} == {"miss"}
 
