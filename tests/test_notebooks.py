@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+from typing import Any
 
 import pytest
 
@@ -28,3 +29,30 @@ def test_notebook_runs(path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> N
     errors = [output for cell in notebook.cells if cell.cell_type == "code"
               for output in cell.get("outputs", []) if output.get("output_type") == "error"]
     assert not errors, errors
+    if path.stem == "quickstart":
+        _each_graph_keeps_its_run(notebook)
+
+
+def _statuses(svg: str) -> dict[str, str]:
+    import re
+
+    return dict(re.findall(r'data-step="([^"]+)" data-status="([^"]+)"', svg))
+
+
+def _each_graph_keeps_its_run(notebook: Any) -> None:
+    """Section 3's graph still shows section 3's partial hit after section 4 ran the
+    pipeline again (the saved notebook agrees with its text); section 5 compares."""
+    pictures = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            svg = output.get("data", {}).get("image/svg+xml")
+            if svg and cell.source.lstrip().startswith(("%%pipeline", "looking_back =")):
+                pictures.setdefault(cell.source.split("\n")[0], []).append(_statuses(svg))
+    runs = pictures["%%pipeline quickstart --cache-dir {CACHE}"]
+    assert runs[0] == {"load": "miss", "prompt": "miss", "answer": "miss",
+                       "count_words": "miss"}
+    assert runs[1] == dict.fromkeys(runs[0], "hit")
+    assert runs[2] == {"load": "hit", "prompt": "miss", "answer": "miss", "count_words": "hit"}
+    (compared,) = pictures["looking_back = CacheGraph(pipeline)"]
+    assert compared == {"load": "same", "prompt": "changed", "answer": "changed",
+                        "count_words": "same"}

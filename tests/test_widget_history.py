@@ -16,6 +16,7 @@ pytest.importorskip("anywidget")
 from distilabel_nb.engine.events import ALL_RUNS
 from distilabel_nb.notebook import overrides
 from distilabel_nb.notebook import widget as widget_module
+from distilabel_nb.notebook.display import pipeline_bundle
 from distilabel_nb.notebook.widget import CacheGraph, WidgetMessageWarning
 
 from .test_history import build
@@ -79,8 +80,8 @@ def test_its_own_run_button_runs_in_that_graph_only(tmp_path: pathlib.Path) -> N
 def test_displaying_a_pipeline_leaves_no_listener_behind(tmp_path: pathlib.Path) -> None:
     pipeline = build(tmp_path, rows=10)
     pipeline.run(progress=False)
-    for _ in range(10):
-        bundle = pipeline._repr_mimebundle_()
+    for _ in range(10):   # what displaying `pipeline` in a cell does
+        bundle = pipeline_bundle(pipeline)
         assert bundle is not None and "image/svg+xml" in bundle[0]
     assert pipeline._listeners == [] and ALL_RUNS._listeners == []
     followers = [CacheGraph(pipeline, follow=True) for _ in range(10)]
