@@ -18,6 +18,7 @@ def test_draw_writes_the_cache_graph_as_svg(tmp_path: pathlib.Path) -> None:
     svg = pathlib.Path(path).read_text()
     assert path == str(tmp_path / "pipeline.svg")
     assert svg.lstrip().startswith(("<svg", "<?xml")) and "load" in svg and "keep" in svg
+    assert pipeline.draw(None) == svg  # the document itself, written nowhere
 
 
 def test_use_fs_to_pass_data_is_accepted_and_the_rows_are_the_same(

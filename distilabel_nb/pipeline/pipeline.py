@@ -414,15 +414,18 @@ class Pipeline:
             return None
         return concat(parts).slice(0, n)
 
-    def draw(self, path: str | os.PathLike[str] = "pipeline.svg", top_to_bottom: bool = False,
-             show_edge_labels: bool = True) -> str:
+    def draw(self, path: str | os.PathLike[str] | None = "pipeline.svg",
+             top_to_bottom: bool = False, show_edge_labels: bool = True) -> str:
         """Write the cache graph (nodes coloured by the last run) as SVG to ``path`` and
-        return the path, as distilabel's ``draw`` (which writes a PNG) does.
-        ``top_to_bottom`` and ``show_edge_labels`` are accepted for distilabel's sake: the
-        graph is drawn left to right, routed edges labelled with their function."""
+        return the path, as distilabel's ``draw`` (which writes a PNG) does; with
+        ``path=None``, return the SVG document itself. ``top_to_bottom`` and
+        ``show_edge_labels`` are accepted for distilabel's sake: the graph is drawn left to
+        right, routed edges labelled with their function."""
         from distilabel_nb.notebook.render import render_svg
 
         svg = render_svg(self)
+        if path is None:
+            return svg
         pathlib.Path(path).write_text(svg, encoding="utf-8")
         return str(path)
 
