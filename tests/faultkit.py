@@ -7,7 +7,9 @@ batch appends ``step first_id rows pid`` to ``$FAULTKIT_LOG`` (one ``write`` on 
 ``O_APPEND`` file: lines from concurrent processes never mix), so tests can tell which
 batches ran in which process. ``$FAULTKIT_INTERRUPT=step:first_id`` raises
 KeyboardInterrupt when that step reaches that batch. ``--pipeline slow`` runs
-``load >> slow`` instead: one step whose batches each take ``$FAULTKIT_DELAY`` seconds.
+``load >> slow`` instead: one step whose batches each take ``$FAULTKIT_DELAY`` seconds;
+``--pipeline llm`` runs ``load >> upper >> gen``, ``gen`` a ``TextGeneration`` asking
+the OpenAI-compatible server at ``$FAULTKIT_LLM_URL`` (row-level cache).
 The script writes each config of the Distiset to ``OUT/<config>.arrow`` and the run
 report to ``OUT/report.json``.
 """
@@ -109,6 +111,22 @@ def build_slow(cache_dir: str | os.PathLike[str], data: str | os.PathLike[str]) 
     return pipeline
 
 
+def build_llm(cache_dir: str | os.PathLike[str], data: str | os.PathLike[str]) -> Pipeline:
+    """``load >> upper >> gen``: an LLM task (row cache) after a logging step."""
+    from distilabel_nb.llms import OpenAILLM
+    from distilabel_nb.steps.tasks import TextGeneration
+
+    with Pipeline(name="llm-faults", cache_dir=cache_dir) as pipeline:
+        load = LoadDataFromFiles(name="load", data_files=str(data), batch_size=BATCH)
+        upper = Upper(name="upper", input_batch_size=BATCH)
+        gen = TextGeneration(
+            name="gen", input_batch_size=BATCH, input_mappings={"instruction": "upper"},
+            llm=OpenAILLM(model="soak", base_url=os.environ["FAULTKIT_LLM_URL"],
+                          api_key="sk-soak"))
+        load >> upper >> gen
+    return pipeline
+
+
 def build(cache_dir: str | os.PathLike[str], data: str | os.PathLike[str],
           name: str = "faults") -> Pipeline:
     with Pipeline(name=name, cache_dir=cache_dir) as pipeline:
@@ -165,11 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cache")
     parser.add_argument("data")
     parser.add_argument("out")
-    parser.add_argument("--pipeline", choices=("faults", "slow"), default="faults")
+    parser.add_argument("--pipeline", choices=("faults", "slow", "llm"), default="faults")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pipeline = (build_slow if args.pipeline == "slow" else build)(args.cache, args.data)
+    builders = {"faults": build, "slow": build_slow, "llm": build_llm}
+    pipeline = builders[args.pipeline](args.cache, args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         distiset = pipeline.run(progress=False)

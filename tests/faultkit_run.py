@@ -35,9 +35,11 @@ sys.exit(main(sys.argv[1:]))
 
 def start(cache: pathlib.Path, data: pathlib.Path, out: pathlib.Path, log: pathlib.Path,
           delay: float = 0.01, interrupt: str | None = None,
-          pipeline: str = "faults") -> subprocess.Popen[bytes]:
+          pipeline: str = "faults", extra_env: dict[str, str] | None = None
+          ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "FAULTKIT_LOG": str(log), "FAULTKIT_DELAY": str(delay),
-           "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+           "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore::DeprecationWarning",
+           **(extra_env or {})}
     if interrupt:
         env["FAULTKIT_INTERRUPT"] = interrupt
     return subprocess.Popen([sys.executable, "-c", _LAUNCH, str(cache), str(data), str(out),
@@ -77,15 +79,15 @@ def kill_at_random(process: subprocess.Popen[bytes], log: pathlib.Path, rng: ran
 
 
 def kill_trial(folder: pathlib.Path, data: pathlib.Path, seed: int, kills: int,
-               window: float = 0.7) -> dict[str, Any]:
+               window: float = 0.7, pipeline: str = "faults") -> dict[str, Any]:
     """Run, SIGKILL at a random moment (``kills`` times), run to the end; the result."""
     rng = random.Random(seed)
     cache, log, out = folder / "cache", folder / "log", folder / "out"
     killed = 0
     for _ in range(kills):
-        process = start(cache, data, folder / "killed", log)
+        process = start(cache, data, folder / "killed", log, pipeline=pipeline)
         killed += kill_at_random(process, log, rng, window=window)
-    code, err = finish(start(cache, data, out, log))
+    code, err = finish(start(cache, data, out, log, pipeline=pipeline))
     report = json.loads((out / "report.json").read_text()) if code == 0 else {}
     computed = Counter(name for name, *_ in faultkit.read_log(log))
     return {"code": code, "stderr": err, "rows": faultkit.read_out(out) if code == 0 else {},
