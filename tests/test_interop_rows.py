@@ -134,3 +134,14 @@ def test_the_api_key_is_in_no_key_file_or_report(tmp_path: pathlib.Path,
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert API_KEY.encode() not in path.read_bytes(), path
+
+
+def test_plan_says_which_rows_a_run_would_send(tmp_path: pathlib.Path,
+                                               server: OpenAIServer) -> None:
+    cold = build(tmp_path, server, instructions(10)).plan()["gen"]
+    assert cold.rows_to_send == 10 and cold.est_input_tokens > 0 and cold.est_cost is None
+    build(tmp_path, server, instructions(10)).run(progress=False)
+    server.reset()
+    planned = build(tmp_path, server, instructions(12)).plan()["gen"]
+    assert planned.rows_to_send == 2 and planned.est_output_tokens > 0
+    assert server.count == 0  # a plan sends nothing

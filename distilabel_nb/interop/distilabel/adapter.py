@@ -26,9 +26,9 @@ from distilabel_nb.interop.distilabel.keys import (
     secrets_of,
     user_code,
 )
-from distilabel_nb.tables import empty_table, rows_to_table
+from distilabel_nb.tables import concat, empty_table, rows_to_table
 
-__all__ = ["FAILED_ROWS", "DistilabelStep", "adapt"]
+__all__ = ["FAILED_ROWS", "DistilabelLoader", "DistilabelStep", "DistilabelTask", "adapt"]
 
 #: Schema metadata of an output batch: how many of its rows failed (not committed).
 FAILED_ROWS = b"distilabel_nb.failed_rows"
@@ -36,7 +36,12 @@ METADATA = "distilabel_metadata"
 
 
 def adapt(step: Any) -> DistilabelStep:
-    """The engine's view of distilabel step ``step``."""
+    """The engine's view of distilabel step ``step``: a task gets the plan's cost
+    estimate, a loader of in-memory rows gives the plan its rows."""
+    if getattr(step, "llm", None) is not None and not step.is_generator:
+        return DistilabelTask(step)
+    if step.is_generator and isinstance(getattr(step, "data", None), list):
+        return DistilabelLoader(step)
     return DistilabelStep(step)
 
 
@@ -226,6 +231,24 @@ class DistilabelStep:
 
     def __repr__(self) -> str:
         return f"DistilabelStep({type(self.wrapped).__name__}(name={self.name!r}))"
+
+
+class DistilabelTask(DistilabelStep):
+    """A distilabel task: what a run would send is known before it runs."""
+
+    def estimate(self, tables: list[pa.Table], signature: str, rows_dir: Any,
+                 use_cache: bool = True) -> dict[str, Any]:
+        from distilabel_nb.interop.distilabel.estimate import estimate_task
+
+        return estimate_task(self.wrapped, tables, rows_dir, use_cache and self.use_cache)
+
+
+class DistilabelLoader(DistilabelStep):
+    """A distilabel generator over rows held in memory (``LoadDataFromDicts``)."""
+
+    def plan_rows(self) -> pa.Table:
+        """Every row it yields, for the plan's estimates downstream."""
+        return concat(list(self.generate()))
 
 
 def _without_secrets(value: Any) -> Any:

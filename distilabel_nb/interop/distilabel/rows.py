@@ -25,12 +25,18 @@ from distilabel_nb.cache.rowcache import RowCache, row_key
 from distilabel_nb.cache.signature import UnhashableValueError, hash_value
 from distilabel_nb.interop.distilabel.keys import LLM_NOT_IN_ROWS, describe_model
 
-__all__ = ["RowCachedLLM", "llm_signature"]
+__all__ = ["RowCachedLLM", "input_key", "llm_signature"]
 
 
 def llm_signature(llm: Any) -> str:
     """The row cache's signature for an LLM: the hash of what can change its answers."""
     return hash_value({"distilabel_llm": describe_model(llm, LLM_NOT_IN_ROWS)})
+
+
+def input_key(formatted: Any, num_generations: int, kwargs: dict[str, Any]) -> str:
+    """The row cache's key of one formatted input (UnhashableValueError if it has none)."""
+    return row_key({"input": formatted, "num_generations": num_generations,
+                    "generation_kwargs": kwargs})
 
 
 def _tokens(output: dict[str, Any], name: str) -> int:
@@ -84,8 +90,7 @@ class RowCachedLLM:
             return list(self._llm.generate_outputs(inputs=inputs,
                                                    num_generations=num_generations, **kwargs))
         try:
-            keys = [row_key({"input": formatted, "num_generations": num_generations,
-                             "generation_kwargs": kwargs}) for formatted in inputs]
+            keys = [input_key(formatted, num_generations, kwargs) for formatted in inputs]
         except UnhashableValueError:  # e.g. a structured output given as a class
             return list(self._llm.generate_outputs(inputs=inputs,
                                                    num_generations=num_generations, **kwargs))
