@@ -97,7 +97,7 @@ def test_the_graph_shows_the_plan_estimate_and_the_money(cache_dir):
         assert server.count == 0
         graph.run()
         ran = graph.nodes["gen"]["detail"], graph.details["gen"]["cost_used"]
-    assert planned[0] == f"will compute \u00b7 sends 3 ~${planned_cost(3):.2g}"
+    assert planned[0] == f"sends 3 \u00b7 ~${planned_cost(3):.2g}"
     assert planned[1].startswith("sends 3 rows, about ")
     assert ran[0].endswith(f"\u00b7 ${cost_of(range(3)):.2g} spent")
     assert ran[1] == pytest.approx(cost_of(range(3)))

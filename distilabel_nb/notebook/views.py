@@ -48,25 +48,27 @@ def table_preview(table: Any, n: int = PREVIEW_ROWS) -> dict[str, Any] | None:
 
 
 def node_detail(status: str, report: StepReport, planned: bool, running: dict[str, Any]) -> str:
-    """The node's short line: what the step did (or will do), and its money if any."""
-    detail = _status_detail(status, report, planned, running)
+    """The node's short line: what the step did (or will do), and its money if any (the
+    side panel has the full figures)."""
     money_line = node_money(report, planned)
+    if planned and money_line and status != "running":
+        return money_line
+    detail = _status_detail(status, report, planned, running)
     return f"{detail} \u00b7 {money_line}" if money_line and status != "running" else detail
 
 
 def node_money(report: StepReport, planned: bool) -> str:
-    """"sends 1,200 rows ~$0.42" in a plan; "$0.12 spent, $0.30 saved" after a run."""
+    """"sends 1,200 · ~$0.42" in a plan; "$0.12 spent" (or "$0.30 saved") after a run."""
     if planned:
         if not report.rows_to_send:
             return ""
-        cost = f" ~{money(report.est_cost)}" if report.est_cost is not None else ""
+        cost = f" \u00b7 ~{money(report.est_cost)}" if report.est_cost is not None else ""
         return f"sends {report.rows_to_send:,}{cost}"
-    parts = []
     if report.cost_used:
-        parts.append(f"{money(report.cost_used)} spent")
+        return f"{money(report.cost_used)} spent"
     if report.cost_saved:
-        parts.append(f"{money(report.cost_saved)} saved")
-    return ", ".join(parts)
+        return f"{money(report.cost_saved)} saved"
+    return ""
 
 
 def _status_detail(status: str, report: StepReport, planned: bool,
