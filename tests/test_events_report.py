@@ -30,9 +30,9 @@ def test_a_run_emits_a_stream_of_events_the_report_is_built_from(
     kinds = [e.kind for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("step_planned") == 2
-    # each step reports as soon as it ends (load first), and once more in the summary
+    # each step reports once, as soon as it ends (load first)
     finished = [e.step for e in events if e.kind == "step_finished"]
-    assert finished == ["load", "double", "load", "double"]
+    assert finished == ["load", "double"]
     done = [e for e in events if e.kind == "batch_done" and e.step == "double"]
     assert [e.rows_done for e in done] == [25, 50, 75, 100]
     assert {(e.rows_total, e.batches_total) for e in done} == {(100, 4)}
@@ -41,6 +41,11 @@ def test_a_run_emits_a_stream_of_events_the_report_is_built_from(
     assert report["double"].rows == 100 and report["double"].rows_computed == 100
     assert report["double"].bytes > 0
     assert "double" in report.table()
+    # a step reused whole reports once too, at the end of the run
+    again: list[RunEvent] = []
+    build(cache_dir).run(progress=False, on_event=again.append)
+    assert [(e.step, e.status) for e in again if e.kind == "step_finished"] == [
+        ("load", "hit"), ("double", "hit")]
 
 
 def test_progress_bars_draw_one_line_per_step(cache_dir: pathlib.Path) -> None:

@@ -89,12 +89,11 @@ def build(cache: str | pathlib.Path, rows: list[dict[str, Any]],
 
 
 def forget_memory() -> None:
-    """What a new process starts with: no decoded segment, no known file layout."""
+    """What a new process starts with: no decoded segment (file layouts are known per
+    store, and every pipeline built here opens its own)."""
     with store_module._DECODED.lock:
         store_module._DECODED.entries.clear()
         store_module._DECODED.used = 0
-    with refs._LOCK:
-        refs._LAYOUTS.clear()
 
 
 def result(pipeline: Pipeline, **options: Any) -> dict[str, list[dict[str, Any]]]:

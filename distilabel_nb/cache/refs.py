@@ -38,13 +38,12 @@ __all__ = [
     "META_KEY",
     "ColumnPiece",
     "Layout",
+    "Layouts",
     "column_pieces",
     "decode",
     "dedup_enabled",
     "encode",
-    "layout",
     "merge",
-    "remember",
     "shareable",
     "shared_columns",
     "unreferenced",
@@ -130,26 +129,38 @@ def decode(metadata: dict[bytes, bytes] | None
     return columns, rows, decoded
 
 
-# -- what this process knows of files --------------------------------------------------
-_LAYOUTS: collections.OrderedDict[tuple[str, str], Layout] = collections.OrderedDict()
-_LOCK = threading.Lock()
-_MAX_LAYOUTS = 50_000
+class Layouts:
+    """The layouts of the files one ``SegmentStore`` wrote or read (and verified): which
+    columns a file holds and which it references. A writer references a column of its
+    input only where its store knows the input file's layout (most recent 50,000)."""
 
+    def __init__(self, limit: int = 50_000) -> None:
+        self._known: collections.OrderedDict[tuple[str, str], Layout] = \
+            collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
 
-def remember(path: str, checksum: str, table_schema: pa.Schema,
-             refs: dict[str, list[ColumnPiece]]) -> None:
-    """Record the layout of a file written or read (and verified) by this process."""
-    entry = Layout(tuple(table_schema.names), {f.name: f.type for f in table_schema}, refs)
-    with _LOCK:
-        _LAYOUTS[(path, checksum)] = entry
-        _LAYOUTS.move_to_end((path, checksum))
-        while len(_LAYOUTS) > _MAX_LAYOUTS:
-            _LAYOUTS.popitem(last=False)
+    def remember(self, path: str, checksum: str, table_schema: pa.Schema,
+                 refs: dict[str, list[ColumnPiece]]) -> None:
+        entry = Layout(tuple(table_schema.names), {f.name: f.type for f in table_schema},
+                       refs)
+        with self._lock:
+            self._known[(path, checksum)] = entry
+            self._known.move_to_end((path, checksum))
+            while len(self._known) > self._limit:
+                self._known.popitem(last=False)
 
+    def get(self, path: str, checksum: str) -> Layout | None:
+        with self._lock:
+            return self._known.get((path, checksum))
 
-def layout(path: str, checksum: str) -> Layout | None:
-    with _LOCK:
-        return _LAYOUTS.get((path, checksum))
+    def clear(self) -> None:
+        with self._lock:
+            self._known.clear()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A store sent to another process (a Ray worker) knows nothing there yet."""
+        return (Layouts, (self._limit,))
 
 
 def _slice(pieces: list[ColumnPiece], start: int, count: int) -> list[ColumnPiece]:
@@ -168,12 +179,12 @@ def _slice(pieces: list[ColumnPiece], start: int, count: int) -> list[ColumnPiec
     return out
 
 
-def column_pieces(path: str, rel: str, checksum: str, name: str, start: int,
-                  count: int) -> tuple[list[ColumnPiece], pa.DataType] | None:
+def column_pieces(layouts: Layouts, path: str, rel: str, checksum: str, name: str,
+                  start: int, count: int) -> tuple[list[ColumnPiece], pa.DataType] | None:
     """Where rows ``[start, start + count)`` of column ``name`` of the file ``path``
     (``rel`` relative to the store's base) physically live, and the column's type; None
-    when this process does not know that file or it has no such column."""
-    known = layout(path, checksum)
+    when ``layouts`` does not know that file or it has no such column."""
+    known = layouts.get(path, checksum)
     if known is None or name not in known.types:
         return None
     if name in known.refs:

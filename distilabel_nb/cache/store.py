@@ -149,6 +149,8 @@ class SegmentStore:
         self.local = isinstance(self.fs, pafs.LocalFileSystem)
         #: How errors name this store (no credentials: the filesystem holds those).
         self.where = self.base if self.local else f"{self.fs.type_name}://{self.base}"
+        #: Layouts of the files this store wrote or verified: what writers may reference.
+        self.layouts = column_refs.Layouts()
 
     def _dir_for(self, key: str) -> str:
         path = f"{self.base}/data/{key[:2]}/{key}"
@@ -233,7 +235,7 @@ class SegmentStore:
             final = f"{self._dir_for(key)}/{name}"
             self._write_file(final, data)
         # Not kept in the memory cache here: the run holds what it needs, reads fill it.
-        column_refs.remember(final, checksum, table.schema, refs)
+        self.layouts.remember(final, checksum, table.schema, refs)
         targets = dict.fromkeys(self.full(p.rel) for pieces in refs.values() for p in pieces)
         return SegmentFile(path=final, nbytes=data.size, checksum=checksum,
                            refs=tuple(targets))
@@ -343,7 +345,7 @@ class SegmentStore:
                 table = column_refs.assemble(raw, columns, referenced)
             except (KeyError, pa.ArrowInvalid) as error:
                 raise CorruptSegmentError(path, f"bad column references ({error})") from error
-        column_refs.remember(path, checksum, table.schema, refs)
+        self.layouts.remember(path, checksum, table.schema, refs)
         if stamp is not None and None not in deps.values():
             _DECODED.put((path, checksum), stamp, table, tuple(deps.items()))
         return table

@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -20,7 +20,14 @@ from distilabel_nb.cache.store import SegmentStore
 from distilabel_nb.engine.remote import Piece
 from distilabel_nb.tables import concat, empty_table
 
-__all__ = ["Channel", "ChunkSpec", "RunStopped", "UpstreamFailed", "zip_chunks"]
+__all__ = ["Channel", "ChunkSpec", "Flushable", "RunStopped", "UpstreamFailed", "zip_chunks"]
+
+
+class Flushable(Protocol):
+    """A step's batch writer, as its output channel sees it."""
+
+    def flush(self) -> None: ...
+
 
 #: A chunk: (batch index, first row, row count) slices of consecutive upstream batches.
 ChunkSpec = list[tuple[int, int, int]]
@@ -54,10 +61,19 @@ class Channel:
         self._cond = threading.Condition()
         #: Called after every change, to wake the executor's scheduler.
         self.on_change: Callable[[], None] = lambda: None
-        #: Writes the producer's pending batches now (a consumer wants to reference them).
-        self.flush: Callable[[], None] = lambda: None
+        self._writer: Flushable | None = None
 
     # -- producer side -----------------------------------------------------------------
+    def attach_writer(self, writer: Flushable) -> None:
+        """The writer that commits the producer's batches (see ``commit_pending``)."""
+        self._writer = writer
+
+    def commit_pending(self) -> None:
+        """Commit the batches the producer's writer still holds: a consumer's writer
+        references columns of stored batches only."""
+        if self._writer is not None:
+            self._writer.flush()
+
     def publish(self, index: int, table: pa.Table, tainted: bool = False) -> None:
         with self._cond:
             self.tables[index] = table

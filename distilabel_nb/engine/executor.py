@@ -177,7 +177,7 @@ class Executor:
         outcome = self.outcomes[name]
         writer = BatchWriter(self.store, self.manifest, plan.key, plan.chunk,
                              self.pipeline.name, name, channel.stored)
-        channel.flush = writer.flush
+        channel.attach_writer(writer)
         rows_total, batches_total = self.expected[name]
         self._event("step_started", name, status="running", reason=plan.reason,
                     batches_done=plan.batches_done, rows_done=plan.rows_reused,

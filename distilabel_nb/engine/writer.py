@@ -72,8 +72,8 @@ class BatchWriter:
         self._rows = 0
         self._bytes = 0
         self.bytes_written = 0
-        #: A consumer's writer may flush this one from its own thread (``Channel.flush``),
-        #: and the timer from its own.
+        #: A consumer's writer may flush this one from its own thread
+        #: (``Channel.commit_pending``), and the timer from its own.
         self._lock = threading.RLock()
         self._timer: threading.Timer | None = None
         #: A write the timer tried and failed, raised again by the next ``add``/``flush``.
@@ -204,10 +204,11 @@ def _column_pieces(name: str, items: list[_Passed]
         for index, start, count in item.spec:
             ref = item.channel.stored_ref(index)
             if ref is None:  # still pending in the producer's writer: write it now
-                item.channel.flush()
+                item.channel.commit_pending()
                 ref = item.channel.stored_ref(index)
+            store = item.channel.store
             found = None if ref is None else column_refs.column_pieces(
-                ref.path, item.channel.store.rel(ref.path), ref.checksum, name,
+                store.layouts, ref.path, store.rel(ref.path), ref.checksum, name,
                 ref.offset + start, count)
             if found is None:
                 return None

@@ -7,8 +7,6 @@ import pathlib
 import re
 import sys
 import threading
-import time
-import warnings
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -16,24 +14,21 @@ import pyarrow as pa
 
 from distilabel_nb import backends as _backends  # noqa: F401  (registers backend="ray")
 from distilabel_nb.cache.access import open_cache
-from distilabel_nb.cache.history import RunEntry, new_run_id
-from distilabel_nb.cache.layout import CacheWarning
-from distilabel_nb.cache.manifest import Manifest, RunRecord
+from distilabel_nb.cache.history import RunEntry
+from distilabel_nb.cache.manifest import Manifest
 from distilabel_nb.cache.signature import hash_value
-from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
+from distilabel_nb.cache.store import SegmentStore
 from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, resolve_backend
-from distilabel_nb.engine.estimate import CostEstimate, estimate_costs, run_budget
-from distilabel_nb.engine.events import ALL_RUNS, Listener, RunEvent
-from distilabel_nb.engine.executor import Executor
-from distilabel_nb.engine.outcome import finished_event
-from distilabel_nb.engine.plan import StepPlan, make_plan, step_keys
-from distilabel_nb.engine.report import ReportBuilder, RunReport
-from distilabel_nb.engine.runlog import history_entry
+from distilabel_nb.engine.estimate import run_budget
+from distilabel_nb.engine.events import ALL_RUNS, Listener
+from distilabel_nb.engine.plan import step_keys
+from distilabel_nb.engine.preview import cached_rows
+from distilabel_nb.engine.report import RunReport
+from distilabel_nb.engine.run import PipelineRun, dry_run, plan_report
 from distilabel_nb.graph.dag import DAG
 from distilabel_nb.graph.description import PipelineGraph
 from distilabel_nb.graph.validate import apply_parameters, validate
-from distilabel_nb.llms.budget import Budget
 from distilabel_nb.pipeline.dataset_input import attach_dataset
 from distilabel_nb.pipeline.serialize import (
     dump_pipeline,
@@ -44,7 +39,6 @@ from distilabel_nb.pipeline.serialize import (
 from distilabel_nb.routing import RoutingBatchFunction
 from distilabel_nb.steps.base import StepBase
 from distilabel_nb.steps.pipeline_like import reset_current_pipeline, set_current_pipeline
-from distilabel_nb.tables import concat
 
 __all__ = ["Pipeline"]
 
@@ -184,40 +178,14 @@ class Pipeline:
         apply_parameters(graph, parameters)
         validate(graph)
 
-    def _emit(self, listeners: list[Listener], event: RunEvent) -> None:
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception as error:
-                warnings.warn(f"a run listener failed: {error!r}", RuntimeWarning, stacklevel=2)
-
-    def _plan_events(self, plans: dict[str, StepPlan], emit: Listener,
-                     estimates: Mapping[str, CostEstimate] | None = None,
-                     run_id: str | None = None) -> None:
-        emit(RunEvent("run_started", self.name, extra={"run_id": run_id} if run_id else {}))
-        for name, plan in plans.items():
-            estimate = (estimates or {}).get(name)
-            emit(RunEvent("step_planned", self.name, name, plan.status, plan.reason,  # type: ignore[arg-type]
-                          rows_done=plan.rows_reused, batches_done=plan.batches_done,
-                          batches_total=plan.batches_total, rows_reused=plan.rows_reused,
-                          extra={"signature": plan.signature[:12], "key": plan.key,
-                                 "rows": plan.state.rows if plan.status == "hit" else 0,
-                                 "bytes": plan.state.nbytes,
-                                 "batches_reused": plan.batches_done,
-                                 **(estimate.as_extra() if estimate else {})}))
-
     # -- plan and run ------------------------------------------------------------------
     def plan(self, use_cache: bool = True, parameters: Mapping[str, Any] | None = None,
              recompute: Collection[str] = ()) -> RunReport:
         """What a run would do, per step, without running anything."""
         self._prepare(parameters)
         manifest, store = self._cache()
-        plans = make_plan(self.graph(), manifest, use_cache, recompute)  # leases nothing
-        estimates = estimate_costs(self.graph(), plans, store)
-        builder = ReportBuilder(self.name)
-        listeners: list[Listener] = [builder, *self._listeners]
-        self._plan_events(plans, lambda e: self._emit(listeners, e), estimates)
-        return builder.report(planned=True)
+        return plan_report(self.graph(), manifest, store, self._listeners, use_cache,
+                           recompute)
 
     def run(self, use_cache: bool = True, parameters: Mapping[str, Any] | None = None,
             progress: bool | None = None, recompute: Collection[str] = (),
@@ -264,17 +232,18 @@ class Pipeline:
 
                 listeners.append(ProgressBars())
             runner = resolve_backend(backend, **dict(backend_options or {}))
-            runner.start(self.graph())
+            graph = self.graph()
+            runner.start(graph)
+            manifest, store = self._cache()
+            run = PipelineRun(graph, manifest, store, listeners, runner, use_cache=use_cache,
+                              recompute=recompute, fail_fast=fail_fast, budget=budget,
+                              config=self.dump())
             try:
-                for attempt in range(_MAX_ATTEMPTS):
-                    try:
-                        return self._run_once(use_cache, recompute, listeners, runner,
-                                              fail_fast, budget)
-                    except CorruptSegmentError as error:
-                        self._forget_corrupt(error, last=attempt == _MAX_ATTEMPTS - 1)
+                return run.execute()
             finally:
                 runner.stop()
-            raise AssertionError("unreachable")
+                if run.report is not None:
+                    self.last_run = run.report
         finally:
             self._run_lock.release()
 
@@ -291,102 +260,11 @@ class Pipeline:
             try:
                 self._prepare(parameters)
                 manifest, store = self._cache()
-                plans = make_plan(self.graph(), manifest, lease=True)
-                executor = Executor(self.graph(), plans, store, manifest, lambda event: None)
-                executor.row_limit = max(1, batch_size)
-                executor.run()
-                error = executor.failure()
-                if error is not None:
-                    raise error
-                return executor.distiset()
+                return dry_run(self.graph(), manifest, store, batch_size)
             finally:
                 if self._manifest is not None:
                     self._manifest.close()
                 self.cache_dir, self._manifest, self._store = saved
-
-    def _forget_corrupt(self, error: CorruptSegmentError, last: bool) -> None:
-        """One damaged file was found: check every file of this pipeline's steps, warn
-        once per damaged step and forget those files, so the next attempt recomputes."""
-        if last:
-            raise error
-        manifest, store = self._cache()
-        damaged: dict[str, list[str]] = {}
-        sources = {error.source}  # files damaged themselves (not a referrer of one)
-        for name, (key, _, _) in step_keys(self.graph()).items():
-            files = {(ref.path, ref.checksum) for ref in manifest.state(key).batches.values()}
-            for path, checksum in sorted(files):
-                found = store.damage(path, checksum) if path != error.path else error
-                if found is not None:
-                    damaged.setdefault(name, []).append(path)
-                    sources.add(found.source)
-        for name, paths in damaged.items():
-            warnings.warn(f"cache of step {name!r}: {len(paths)} file(s) damaged or missing "
-                          f"({error.why} in {paths[0]}); recomputing them", CacheWarning,
-                          stacklevel=4)
-            for path in paths:
-                manifest.drop_segment(path)
-        # An intact file whose segment only referenced a damaged one may still be read by
-        # other segments: only damaged files go (gc removes the rest once unreferenced).
-        store.delete(sorted(sources))
-
-    def _run_once(self, use_cache: bool, recompute: Collection[str],
-                  listeners: list[Listener], backend: Backend,
-                  fail_fast: bool = False, budget: Budget | None = None) -> Distiset:
-        manifest, store = self._cache()
-        plans = make_plan(self.graph(), manifest, use_cache, recompute, lease=True)
-        builder = ReportBuilder(self.name)
-        all_listeners: list[Listener] = [builder, *listeners]
-
-        def emit(event: RunEvent) -> None:
-            self._emit(all_listeners, event)
-
-        run_id = new_run_id()
-        self._plan_events(plans, emit, run_id=run_id)
-        executor = Executor(self.graph(), plans, store, manifest, emit, backend)
-        executor.fail_fast = fail_fast
-        executor.budget = budget
-        try:
-            executor.run()
-        except KeyboardInterrupt:
-            self._finish(plans, executor, emit, builder, manifest, "interrupted")
-            raise
-        if executor.corrupt is not None:
-            raise executor.corrupt
-        error = executor.failure()
-        if error is not None:
-            self._finish(plans, executor, emit, builder, manifest, str(error), failed=error.step)
-            raise error
-        distiset = executor.distiset()
-        distiset.pipeline_config = self.dump()
-        self._finish(plans, executor, emit, builder, manifest, None)
-        return distiset
-
-    def _finish(self, plans: dict[str, StepPlan], executor: Executor, emit: Any,
-                builder: ReportBuilder, manifest: Manifest, message: str | None,
-                failed: str | None = None) -> None:
-        records = []
-        now = time.time()
-        for name, plan in plans.items():
-            outcome = executor.outcomes.get(name)
-            event = finished_event(self.name, name, plan, executor.channels[name], outcome,
-                                   failed=name == failed, message=message,
-                                   **self._saved_by_hit(plan, executor))
-            emit(event)
-            upstream = tuple(plans[p].key for p in self.dag.pred[name])
-            records.append(RunRecord(self.name, name, plan.key, plan.description,
-                                     event.status or plan.status, event.rows_done,
-                                     event.extra["bytes"], event.seconds, now, upstream,
-                                     builder.run_id))
-        manifest.record_runs(records)
-        manifest.touch(plan.key for plan in plans.values() if plan.status == "hit")
-        if builder.run_id is not None:  # before run_finished: its listeners may read it
-            routes = {(source, target): router.label for source, router in self.routers.items()
-                      for target in router.targets}
-            manifest.record_history(history_entry(
-                builder.run_id, self.name, plans, builder.steps, self.dag.pred,
-                self.dag.leaves(), routes, builder.started, time.time(), message))
-        emit(RunEvent("run_finished", self.name, message=message))
-        self.last_run = builder.report()
 
     def preview(self, step: str, n: int = 5, key: str | None = None) -> pa.Table | None:
         """The first ``n`` cached output rows of ``step`` (None when nothing is cached);
@@ -396,23 +274,7 @@ class Pipeline:
                    f"{', '.join(self.steps)}")
             raise KeyError(msg)
         manifest, store = self._cache()
-        key = key or step_keys(self.graph())[step][0]
-        state = manifest.state(key)
-        parts: list[pa.Table] = []
-        rows = 0
-        for index in sorted(state.batches):
-            if rows >= n:
-                break
-            ref = state.batches[index]
-            try:
-                table = store.read(ref.path, ref.checksum).slice(ref.offset, ref.rows)
-            except CorruptSegmentError:
-                return None
-            parts.append(table)
-            rows += table.num_rows
-        if not parts:
-            return None
-        return concat(parts).slice(0, n)
+        return cached_rows(self.graph(), manifest, store, step, n, key)
 
     def draw(self, path: str | os.PathLike[str] | None = "pipeline.svg",
              top_to_bottom: bool = False, show_edge_labels: bool = True) -> str:
@@ -437,20 +299,6 @@ class Pipeline:
     def history_run(self, run_id: str) -> RunEntry | None:
         """One recorded run, whole: each step's report, key and description."""
         return self._cache()[0].history_run(self.name, run_id)
-
-    def _saved_by_hit(self, plan: StepPlan, executor: Executor) -> dict[str, Any]:
-        """What a step reused whole cost, in tokens and money (LLM tasks know it from
-        their rows' statistics)."""
-        step = self.steps[plan.name]
-        if plan.status != "hit" or not callable(getattr(step, "tokens_in", None)):
-            return {}
-        try:
-            table = executor.channels[plan.name].all_rows()
-        except CorruptSegmentError:
-            return {}
-        cost_in = getattr(step, "cost_in", None)
-        return {"tokens_saved": int(step.tokens_in(table)),  # type: ignore[attr-defined]
-                "cost_saved": cost_in(table) if callable(cost_in) else None}
 
     def __repr__(self) -> str:
         edges = ", ".join(f"{a} >> {b}" for a, b in self.dag.edges)
