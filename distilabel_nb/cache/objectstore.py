@@ -61,6 +61,8 @@ class ObjectStoreManifest(ObjectFiles):
         self._leased: set[str] = set()
         self._seen: dict[str, set[str]] = {}  # marker names each key's state() listed
         self._records: dict[str, dict[str, dict[str, Any]]] = {}  # key -> marker -> record
+        #: History summaries already read, by object path (a run's object never changes).
+        self._history: dict[str, RunEntry] = {}
 
     def _key_dir(self, key: str) -> str:
         return f"{self.path}/keys/{key}"
@@ -301,11 +303,15 @@ class ObjectStoreManifest(ObjectFiles):
                     signed(entry.to_json()))
 
     def history(self, pipeline: str) -> list[RunEntry]:
-        """The pipeline's runs, oldest first (damaged records skipped)."""
+        """The pipeline's runs, oldest first (damaged records skipped): one listing, and
+        only the runs not read before by this manifest (a graph re-reads it often)."""
         folder = f"{self.path}/history/{quote(pipeline)}"
-        found = [r for r in self.map(self.read, [i.path for i in self.walk(folder)])
-                 if intact(r) and r.get("pipeline") == pipeline]
-        entries = [RunEntry.from_json(r, summary_only=True) for r in found]
+        paths = [i.path for i in self.walk(folder)]
+        new = [p for p in paths if p not in self._history]
+        for path, record in zip(new, self.map(self.read, new), strict=True):
+            if intact(record) and record.get("pipeline") == pipeline:
+                self._history[path] = RunEntry.from_json(record, summary_only=True)
+        entries = [self._history[p] for p in paths if p in self._history]
         return sorted(entries, key=lambda e: (e.finished, e.run_id))
 
     def history_run(self, pipeline: str, run_id: str) -> RunEntry | None:
