@@ -229,13 +229,20 @@ def recorded_run(root: str | os.PathLike[str] | None, name: str, wanted: str) ->
 
 def format_runs(entries: list[RunEntry]) -> str:
     head = ["#", "run", "finished", "statuses", "seconds", "rows", "tokens", "saved"]
+    money = any(e.summary.get("cost_saved") or e.summary.get("cost_used") for e in entries)
+    if money:
+        head += ["spent", "money saved"]
     rows = []
     for i, e in enumerate(entries, 1):
         statuses = " ".join(f"{n} {s}" for s, n in e.statuses.items())
-        rows.append([str(i), e.run_id, format_age(e.finished), statuses + (
+        row = [str(i), e.run_id, format_age(e.finished), statuses + (
             " (error)" if e.error else ""), f"{e.seconds:.2f}", f"{e.summary.get('rows', 0):,}",
-            f"{e.summary.get('tokens_used', 0):,}", f"{e.summary.get('tokens_saved', 0):,}"])
-    return _table(head, rows, right={0, 4, 5, 6, 7})
+            f"{e.summary.get('tokens_used', 0):,}", f"{e.summary.get('tokens_saved', 0):,}"]
+        if money:
+            row += [f"${e.summary.get('cost_used') or 0:.4f}",
+                    f"${e.summary.get('cost_saved') or 0:.4f}"]
+        rows.append(row)
+    return _table(head, rows, right=set(range(4, len(head))) | {0})
 
 
 def _graph(args: argparse.Namespace) -> int:

@@ -106,3 +106,24 @@ def test_the_graph_shows_the_plan_estimate_and_the_money(cache_dir):
 def planned_cost(n):
     """The plan's estimate for n rows "say i": 3 + 4 + 2 prompt tokens, 128 answer tokens."""
     return n * ((3 + 4 + 2) * PRICE_IN + 128 * PRICE_OUT) / 1e6
+
+
+def test_history_keeps_each_runs_money(cache_dir, capsys):
+    """The run history (graph strip, `distilabel-nb runs`) says what each run spent and
+    what the caches saved."""
+    from distilabel_nb.cli import main
+    from distilabel_nb.notebook.history import strip_entries
+
+    with OpenAIServer() as server:
+        build(cache_dir, server.base_url, 3).run(progress=False)
+        build(cache_dir, server.base_url, 3).run(progress=False)
+        pipeline = build(cache_dir, server.base_url, 3)
+    first, second = pipeline.history()
+    assert first.summary["cost_used"] == pytest.approx(cost_of(range(3)))
+    assert second.summary["cost_saved"] == pytest.approx(cost_of(range(3)))
+    assert strip_entries([first, second], None)[1]["money_saved"] == pytest.approx(
+        cost_of(range(3)))
+    assert main(["--cache-dir", str(cache_dir), "runs", pipeline.name]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[-3:] == ["spent", "money", "saved"]
+    assert lines[2].split()[-1] == f"${cost_of(range(3)):.4f}"
