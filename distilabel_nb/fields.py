@@ -204,10 +204,6 @@ class Fielded(pydantic.BaseModel):
             value = getattr(self, name, None)
             yield name, (redact(value) if field.secret else value)
 
-    def field_values(self) -> dict[str, Any]:
-        """Every field's current value (secrets included: for sending, never storing)."""
-        return {name: getattr(self, name) for name in self._fields}
-
     def __repr__(self) -> str:
         parts = []
         for name, field in self._fields.items():

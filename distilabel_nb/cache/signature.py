@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import xxhash
 
-__all__ = ["UnhashableValueError", "encode", "hash_bytes", "hash_value", "short"]
+__all__ = ["UnhashableValueError", "encode", "hash_bytes", "hash_value"]
 
 
 class UnhashableValueError(TypeError):
@@ -68,11 +68,6 @@ def _hash_long_list(value: list[Any]) -> str | None:
         digest.update(memoryview(data)[1:-1])  # the items, without the piece's brackets
     digest.update(b"]")
     return digest.hexdigest()
-
-
-def short(key: str, n: int = 10) -> str:
-    """A short prefix of a key for display."""
-    return key[:n]
 
 
 def canonical(value: Any) -> bytes:

@@ -37,7 +37,7 @@ from distilabel_nb.cache.sqlite_db import open_database
 __all__ = ["SQLiteManifest"]
 
 
-def _sig(*fields: Any) -> str:
+def _row_checksum(*fields: Any) -> str:
     """The checksum of a manifest row's meaningful fields."""
     return xxhash.xxh3_64_hexdigest("\x1f".join(map(str, fields)).encode())
 
@@ -197,16 +197,16 @@ class SQLiteManifest:
                 "WHERE key=? ORDER BY first, created", (key,)).fetchall()
         step = output[2] if output is not None else None
         if output is not None:
-            n_batches, chunk, _, sig = output
-            if sig is not None and sig != _sig(key, n_batches, chunk):
+            n_batches, chunk, _, stamp = output
+            if stamp is not None and stamp != _row_checksum(key, n_batches, chunk):
                 self._damaged(key, step, "its completion record", everything=True)
                 return state
             state.n_batches, state.chunk = n_batches, chunk
-        for first, rows, path, nbytes, checksum, chunk, sig, targets in segments:
+        for first, rows, path, nbytes, checksum, chunk, stamp, targets in segments:
             counts = _counts(rows)
             extra = (targets,) if targets else ()
-            intact = sig is None or sig == _sig(key, first, rows, path, nbytes, checksum, chunk,
-                                                *extra)
+            intact = stamp is None or stamp == _row_checksum(
+                key, first, rows, path, nbytes, checksum, chunk, *extra)
             if counts is None or not intact or not self._inside(path):
                 self._damaged(key, step, f"the record of {path}", path=path)
                 continue
@@ -239,11 +239,11 @@ class SQLiteManifest:
         self._transaction([
             ("INSERT OR IGNORE INTO outputs (key, n_batches, chunk, pipeline, step, completed, "
              "last_used, sig) VALUES (?, NULL, ?, ?, ?, NULL, ?, ?)",
-             (key, chunk, pipeline, step, now, _sig(key, None, chunk))),
+             (key, chunk, pipeline, step, now, _row_checksum(key, None, chunk))),
             ("INSERT OR REPLACE INTO segments (key, first, rows, path, bytes, checksum, chunk, "
              "created, sig, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              (key, first, counts, rel, nbytes, checksum, chunk, now,
-              _sig(key, first, counts, rel, nbytes, checksum, chunk, *extra), targets)),
+              _row_checksum(key, first, counts, rel, nbytes, checksum, chunk, *extra), targets)),
         ])
 
     def complete(self, key: str, n_batches: int, chunk: int, pipeline: str, step: str) -> None:
@@ -251,9 +251,10 @@ class SQLiteManifest:
         self._transaction([
             ("INSERT OR IGNORE INTO outputs (key, n_batches, chunk, pipeline, step, completed, "
              "last_used, sig) VALUES (?, NULL, ?, ?, ?, NULL, ?, ?)",
-             (key, chunk, pipeline, step, now, _sig(key, None, chunk))),
+             (key, chunk, pipeline, step, now, _row_checksum(key, None, chunk))),
             ("UPDATE outputs SET n_batches=?, chunk=?, completed=?, last_used=?, sig=? "
-             "WHERE key=?", (n_batches, chunk, now, now, _sig(key, n_batches, chunk), key)),
+             "WHERE key=?",
+             (n_batches, chunk, now, now, _row_checksum(key, n_batches, chunk), key)),
         ])
 
     def invalidate(self, keys: Iterable[str]) -> list[str]:

@@ -22,7 +22,6 @@ import pyarrow as pa
 
 from distilabel_nb.cache.manifest import Manifest
 from distilabel_nb.cache.store import CorruptSegmentError, SegmentStore
-from distilabel_nb.distiset import Distiset
 from distilabel_nb.engine.backends import Backend, LocalBackend, Pending, hook
 from distilabel_nb.engine.channel import Channel, ChunkSpec, RunStopped, zip_chunks
 from distilabel_nb.engine.estimate import row_cache_dir
@@ -150,14 +149,6 @@ class Executor:
                 return error
         return None
 
-    def distiset(self) -> Distiset:
-        """The leaf steps' rows: one config per leaf, "default" when there is one."""
-        leaves = self.pipeline.dag.leaves()
-        configs = {leaf: "default" if len(leaves) == 1 else leaf for leaf in leaves}
-        return Distiset.from_tables(
-            {configs[leaf]: self.channels[leaf].all_rows() for leaf in leaves},
-            fingerprints={configs[leaf]: self.plans[leaf].key for leaf in leaves})
-
     def _drive(self, name: str) -> None:
         try:
             for _ in self._step_task(name, block=True):
@@ -175,7 +166,7 @@ class Executor:
         step = self.pipeline.steps[name]
         channel = self.channels[name]
         outcome = self.outcomes[name]
-        writer = BatchWriter(self.store, self.manifest, plan.key, plan.chunk,
+        writer = BatchWriter(self.store, self.manifest, plan.key, plan.batch_size,
                              self.pipeline.name, name, channel.stored)
         channel.attach_writer(writer)
         rows_total, batches_total = self.expected[name]
@@ -217,7 +208,7 @@ class Executor:
                 outcome.seconds = time.perf_counter() - start
             outcome.bytes_written = writer.bytes_written
             if total is not None and not channel.tainted:
-                self.manifest.complete(plan.key, total, plan.chunk, self.pipeline.name, name)
+                self.manifest.complete(plan.key, total, plan.batch_size, self.pipeline.name, name)
             if total is not None:
                 channel.finish(total)
             else:

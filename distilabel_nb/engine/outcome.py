@@ -1,8 +1,9 @@
 """What a step did in a run, as the ``step_finished`` event that reports it.
 
-The executor sends it as soon as a step ends (so a live graph turns the node green or
-blue right away); the pipeline sends it once more at the end of the run, when it knows
-whether the run as a whole failed or was interrupted.
+Once per step and run: the executor sends it as soon as a step ends (so a live graph
+turns the node green or blue right away); ``engine/run.py`` sends it at the end of the
+run for the steps the executor did not finish (reused whole, or stopped by a failure or
+an interruption).
 """
 
 from __future__ import annotations

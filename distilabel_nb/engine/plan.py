@@ -32,7 +32,8 @@ class StepPlan:
     reason: str
     forced: bool
     state: KeyState
-    chunk: int
+    #: Rows per batch (the manifest's ``chunk`` column: its batches were cut so).
+    batch_size: int
     batches_total: int | None = None
     #: The key holds batches this run cannot use (another batch size): drop them first.
     stale: bool = False
@@ -86,7 +87,7 @@ def takes_whole_input(step: Any) -> bool:
     return step.kind == "global" or bool(getattr(step, "whole_input", False))
 
 
-def _chunk(step: Any) -> int:
+def _batch_size(step: Any) -> int:
     if takes_whole_input(step):
         return 0
     return int(getattr(step, "input_batch_size", None) or getattr(step, "batch_size", 0) or 0)
@@ -106,7 +107,7 @@ def make_plan(pipeline: PipelineGraph, manifest: Manifest, use_cache: bool = Tru
         step = pipeline.steps[name]
         preds = pipeline.dag.pred[name]
         state = manifest.state(key)
-        chunk = _chunk(step)
+        batch_size = _batch_size(step)
         forced_by = [p for p in preds if plans[p].forced]
         reason: str | None = None
         if not use_cache:
@@ -118,7 +119,7 @@ def make_plan(pipeline: PipelineGraph, manifest: Manifest, use_cache: bool = Tru
         elif forced_by:
             reason = f"upstream {forced_by[0]!r} recomputes"
         plan = StepPlan(name, key, signature, description, "miss", "", reason is not None,
-                        state, chunk, state.n_batches)
+                        state, batch_size, state.n_batches)
         if plan.forced:
             plan.reason = reason or ""
             plan.state = KeyState(key=key)
@@ -126,7 +127,7 @@ def make_plan(pipeline: PipelineGraph, manifest: Manifest, use_cache: bool = Tru
             plan.status = "hit"
             plan.reason = "unchanged" if last.get(name, None) is None or last[name].key == key \
                 else "same as an earlier cached version"
-        elif state.batches and state.chunk == chunk:
+        elif state.batches and state.chunk == batch_size:
             plan.status = "partial"
             plan.batches_total = _expected_batches(plan, preds, plans)
             total = plan.batches_total if plan.batches_total is not None else "?"
@@ -147,7 +148,7 @@ def make_plan(pipeline: PipelineGraph, manifest: Manifest, use_cache: bool = Tru
 def _expected_batches(plan: StepPlan, preds: list[str], plans: dict[str, StepPlan]) -> int | None:
     if plan.state.n_batches is not None:
         return plan.state.n_batches
-    if not preds or not all(plans[p].status == "hit" for p in preds) or plan.chunk == 0:
+    if not preds or not all(plans[p].status == "hit" for p in preds) or plan.batch_size == 0:
         return None
     rows = max(plans[p].state.rows for p in preds)
-    return math.ceil(rows / plan.chunk)
+    return math.ceil(rows / plan.batch_size)

@@ -92,7 +92,16 @@ def dry_run(graph: PipelineGraph, manifest: Manifest, store: SegmentStore,
     error = executor.failure()
     if error is not None:
         raise error
-    return executor.distiset()
+    return _distiset(executor)
+
+
+def _distiset(executor: Executor) -> Distiset:
+    """The leaf steps' rows: one config per leaf, "default" when there is one."""
+    leaves = executor.pipeline.dag.leaves()
+    configs = {leaf: "default" if len(leaves) == 1 else leaf for leaf in leaves}
+    return Distiset.from_tables(
+        {configs[leaf]: executor.channels[leaf].all_rows() for leaf in leaves},
+        fingerprints={configs[leaf]: executor.plans[leaf].key for leaf in leaves})
 
 
 class PipelineRun:
@@ -150,7 +159,7 @@ class PipelineRun:
         if error is not None:
             self._finish(plans, executor, emit, finished, builder, str(error))
             raise error
-        distiset = executor.distiset()
+        distiset = _distiset(executor)
         distiset.pipeline_config = self.config
         self._finish(plans, executor, emit, finished, builder, None)
         return distiset

@@ -28,7 +28,7 @@ def expected_sizes(pipeline: PipelineGraph, plans: dict[str, StepPlan]
             rows = max(upstream) if upstream and None not in upstream else None  # type: ignore[type-var]
         batches = plan.batches_total
         if batches is None and rows is not None:
-            batches = 1 if plan.chunk == 0 else -(-rows // plan.chunk)
+            batches = 1 if plan.batch_size == 0 else -(-rows // plan.batch_size)
         sizes[name] = (rows, batches)
     return sizes
 

@@ -53,14 +53,14 @@ class _Passed(NamedTuple):
 
 
 class BatchWriter:
-    def __init__(self, store: SegmentStore, manifest: Manifest, key: str, chunk: int,
+    def __init__(self, store: SegmentStore, manifest: Manifest, key: str, batch_size: int,
                  pipeline: str, step: str, on_stored: Callable[[list[BatchRef]], None],
                  max_rows: int = 20_000, max_bytes: int = 32 << 20,
                  max_delay: float = 0.25) -> None:
         self.store = store
         self.manifest = manifest
         self.key = key
-        self.chunk = chunk
+        self.batch_size = batch_size
         self.pipeline = pipeline
         self.step = step
         self.on_stored = on_stored
@@ -165,7 +165,7 @@ class BatchWriter:
         for segments a worker wrote); returns the batches' references."""
         try:
             self.manifest.add_segment(self.key, first, rows, segment.path, segment.nbytes,
-                                      segment.checksum, self.chunk, self.pipeline, self.step,
+                                      segment.checksum, self.batch_size, self.pipeline, self.step,
                                       refs=segment.refs)
         except sqlite3.OperationalError as error:
             self.store.delete([segment.path])  # unrecorded: nobody would ever read it

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline
 
-__all__ = ["apply_overrides", "clear_overrides", "get_override", "overrides_for",
+__all__ = ["apply_overrides", "clear_overrides", "overrides_for",
            "set_use_cache"]
 
 _lock = threading.Lock()
@@ -45,11 +45,6 @@ def set_use_cache(pipeline: Pipeline, step: str, use_cache: bool) -> None:
         else:
             _overrides[key] = use_cache
     pipeline.steps[step].use_cache = use_cache
-
-
-def get_override(pipeline_name: str, step: str) -> bool | None:
-    with _lock:
-        return _overrides.get((pipeline_name, step))
 
 
 def overrides_for(pipeline_name: str) -> dict[str, bool]:

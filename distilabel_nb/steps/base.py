@@ -176,10 +176,6 @@ class GeneratorStep(StepBase):
         msg = f"{type(self).__name__} must implement process()"
         raise NotImplementedError(msg)
 
-    def fingerprint_data(self) -> str | None:
-        """A content hash of external data the step reads (files); None if none."""
-        return None
-
     def generate(self) -> Iterator[pa.Table]:
         """The step's output batches as Tables, output mappings applied."""
         arrow = getattr(self, "process_arrow", None)
