@@ -163,6 +163,9 @@ function render({ model, el: root }) {
     root.setAttribute("data-runs", String(model.get("runs")));
     title.textContent = model.get("pipeline_name");
     message.textContent = model.get("message") || "";
+    hint.textContent = mode === "compare"
+      ? "Comparing two runs: click a node to read what changed; Compare (close) goes back."
+      : "Click a node to switch its cache off (or on) for the next run and see its details.";
     const busy = mode === "running";
     runButton.disabled = busy || !model.get("can_run");
     planButton.disabled = busy;
