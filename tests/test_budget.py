@@ -83,3 +83,14 @@ def test_budget_holds_wait_for_requests_in_flight():
     assert budget.reserve(0.1) is False and budget.exhausted
     with pytest.raises(ValueError):
         Budget(-1)
+
+
+def test_a_budget_needs_the_local_backend(cache_dir):
+    class Remote:
+        name = "remote"
+
+    with OpenAIServer() as server:
+        pipeline = build(cache_dir, server.base_url)
+        with pytest.raises(ValueError, match="local backend only, not on 'remote'"):
+            pipeline.run(progress=False, max_budget=1.0, backend=Remote())  # type: ignore[arg-type]
+        assert server.count == 0

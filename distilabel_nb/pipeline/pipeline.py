@@ -232,6 +232,11 @@ class Pipeline:
 
                 listeners.append(ProgressBars())
             runner = resolve_backend(backend, **dict(backend_options or {}))
+            if budget is not None and runner.name != "local":
+                msg = (f"run(max_budget=...) works on the local backend only, not on "
+                       f"{runner.name!r}: its LLM steps run in workers that do not share "
+                       "one budget")
+                raise ValueError(msg)
             graph = self.graph()
             runner.start(graph)
             manifest, store = self._cache()
