@@ -178,6 +178,16 @@ def segment_paths(cache_dir: pathlib.Path, step_name: str) -> list[pathlib.Path]
     return [p if p.is_absolute() else version / p for p in (pathlib.Path(r[0]) for r in rows)]
 
 
+def _backend() -> dict[str, Any]:
+    """``$FAULTKIT_RAY_ADDRESS``: run on that Ray cluster; its workers log as we do."""
+    address = os.environ.get("FAULTKIT_RAY_ADDRESS")
+    if not address:
+        return {}
+    env = {k: os.environ[k] for k in ("FAULTKIT_LOG", "FAULTKIT_DELAY") if k in os.environ}
+    init = {"runtime_env": {"env_vars": env}, "log_to_driver": False}
+    return {"backend": "ray", "backend_options": {"address": address, "init_options": init}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("cache")
@@ -191,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = builders[args.pipeline](args.cache, args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        distiset = pipeline.run(progress=False)
+        distiset = pipeline.run(progress=False, **_backend())
     for config in distiset:  # the Arrow tables: this child imports neither datasets nor pandas
         table = distiset.arrow_table(config)
         with pa.OSFile(str(out / f"{config}.arrow"), "wb") as sink, \

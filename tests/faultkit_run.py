@@ -79,15 +79,18 @@ def kill_at_random(process: subprocess.Popen[bytes], log: pathlib.Path, rng: ran
 
 
 def kill_trial(folder: pathlib.Path, data: pathlib.Path, seed: int, kills: int,
-               window: float = 0.7, pipeline: str = "faults") -> dict[str, Any]:
+               window: float = 0.7, pipeline: str = "faults",
+               extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run, SIGKILL at a random moment (``kills`` times), run to the end; the result."""
     rng = random.Random(seed)
     cache, log, out = folder / "cache", folder / "log", folder / "out"
     killed = 0
     for _ in range(kills):
-        process = start(cache, data, folder / "killed", log, pipeline=pipeline)
+        process = start(cache, data, folder / "killed", log, pipeline=pipeline,
+                        extra_env=extra_env)
         killed += kill_at_random(process, log, rng, window=window)
-    code, err = finish(start(cache, data, out, log, pipeline=pipeline))
+    code, err = finish(start(cache, data, out, log, pipeline=pipeline, extra_env=extra_env),
+                       timeout=300)
     report = json.loads((out / "report.json").read_text()) if code == 0 else {}
     computed = Counter(name for name, *_ in faultkit.read_log(log))
     return {"code": code, "stderr": err, "rows": faultkit.read_out(out) if code == 0 else {},

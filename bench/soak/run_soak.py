@@ -120,6 +120,51 @@ def llm_kill_trials(folder: pathlib.Path, data: pathlib.Path, trials: int, seed:
             "resent_max": max(extra, default=0), "runs": results}
 
 
+def ray_kill_trials(folder: pathlib.Path, data: pathlib.Path, trials: int,
+                    seed: int) -> dict[str, Any]:
+    """Kill trials of the fault pipeline on a local Ray (2 CPUs) started here: each run
+    is a driver of its own, SIGKILLed at a random moment; one trial at a time."""
+    import os
+
+    import ray
+
+    # As tests/test_ray.py: workers import this checkout, and jsonschema skips a slow
+    # optional import that makes Ray's start-up miss its deadline on a loaded machine.
+    stub = folder / "raystub"
+    stub.mkdir()
+    (stub / "rfc3987_syntax.py").write_text('raise ImportError("skipped for Ray")\n')
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), str(stub), *filter(None, [saved])])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    try:
+        env = {"FAULTKIT_RAY_ADDRESS": ray.get_runtime_context().gcs_address,
+               "RAY_IGNORE_UNHANDLED_ERRORS": "1"}
+        rng = random.Random(seed)
+        results = []
+        for i in range(trials):
+            result = runner.kill_trial(folder / f"ray{i}", data, rng.randrange(1 << 30),
+                                       rng.randint(1, 2), 3.0, extra_env=env)
+            result["correct"] = result["code"] == 0 and result["rows"] == faultkit.expected()
+            result["extra_batches"] = sum(result["computed"].values()) - MIN_BATCHES
+            if not result["correct"]:
+                print(f"Ray trial {i} FAILED:\n{result['stderr'][-3000:]}", file=sys.stderr)
+            del result["rows"]
+            result["stderr"] = result["stderr"][-500:]
+            results.append(result)
+    finally:
+        ray.shutdown()
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    extras = [r["extra_batches"] for r in results]
+    return {"trials": trials, "correct": sum(r["correct"] for r in results),
+            "kills_landed": sum(r["killed"] for r in results),
+            "extra_mean": statistics.mean(extras) if extras else 0.0,
+            "extra_max": max(extras, default=0), "runs": results}
+
+
 def concurrency_round(folder: pathlib.Path, data: pathlib.Path) -> dict[str, Any]:
     cache, log = folder / "cache", folder / "log"
     processes = [runner.start(cache, data, folder / f"out{i}", log) for i in range(4)]
@@ -152,6 +197,19 @@ def _llm_lines(llm: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _ray_lines(found: dict[str, Any] | None) -> list[str]:
+    if not found:
+        return []
+    return [
+        f"| Ray kill trials (a driver per run on a local Ray) | {found['trials']} "
+        f"({found['kills_landed']} SIGKILLs of the driver landed mid-run) |",
+        f"| Ray trials whose final rows equal an uninterrupted run's | {found['correct']} of "
+        f"{found['trials']} |",
+        f"| batches recomputed after Ray kills, per trial | mean {found['extra_mean']:.1f}, "
+        f"max {found['extra_max']} (of {MIN_BATCHES}) |",
+    ]
+
+
 def write_readme(summary: dict[str, Any]) -> None:
     readme = pathlib.Path(__file__).with_name("README.md")
     text = readme.read_text()
@@ -170,6 +228,7 @@ def write_readme(summary: dict[str, Any]) -> None:
         f"| batches recomputed after kills (work lost), per trial | mean "
         f"{k['extra_mean']:.1f}, max {k['extra_max']} (of {MIN_BATCHES}) |",
         *_llm_lines(summary.get("llm")),
+        *_ray_lines(summary.get("ray")),
         f"| rounds of 4 concurrent processes | {c['rounds']} |",
         f"| rounds with correct rows in all 4 | {c['correct']} of {c['rounds']} |",
         f"| rounds followed by a full hit, no CacheWarning | {c['clean']} of {c['rounds']} |",
@@ -187,6 +246,8 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--llm-trials", type=int, default=30)
+    parser.add_argument("--ray-trials", type=int, default=0,
+                        help="kill trials on a local Ray (slow: ~40 s each on 2 cores)")
     parser.add_argument("--parallel", type=int, default=6)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--no-readme", action="store_true")
@@ -201,6 +262,9 @@ def main() -> int:
         llm = llm_kill_trials(folder, data, args.llm_trials, seed, args.parallel) \
             if args.llm_trials else None
         llm_runs = llm.pop("runs") if llm else []
+        ray_found = ray_kill_trials(folder, data, args.ray_trials, seed) \
+            if args.ray_trials else None
+        ray_runs = ray_found.pop("runs") if ray_found else []
     extras = [t["extra_batches"] for t in trials]
     summary: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"), "seed": seed, "seconds": time.time() - began,
@@ -211,19 +275,21 @@ def main() -> int:
                  "extra_mean": statistics.mean(extras) if extras else 0.0,
                  "extra_max": max(extras, default=0)},
         "llm": llm,
+        "ray": ray_found,
         "concurrency": {"rounds": len(rounds), "correct": sum(r["correct"] for r in rounds),
                         "clean": sum(r["full_hit_after"] and not r["cache_warnings"]
                                      for r in rounds)},
     }
     out = pathlib.Path(__file__).with_name("results.json")
     out.write_text(json.dumps({"summary": summary, "trials": trials, "rounds": rounds,
-                               "llm_trials": llm_runs}, indent=1))
+                               "llm_trials": llm_runs, "ray_trials": ray_runs}, indent=1))
     print(json.dumps(summary, indent=1))
     if not args.no_readme:
         write_readme(summary)
     ok = summary["kill"]["correct"] == len(trials) and summary["concurrency"]["clean"] == len(
         rounds) and summary["concurrency"]["correct"] == len(rounds)
     ok = ok and (llm is None or llm["correct"] == llm["trials"])
+    ok = ok and (ray_found is None or ray_found["correct"] == ray_found["trials"])
     return 0 if ok else 1
 
 
