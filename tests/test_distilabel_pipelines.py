@@ -75,6 +75,7 @@ def test_seed_example_with_the_cache_on_sends_nothing_the_second_time(
     assert rows(again.run(progress=False)) == out
     assert server.count == 2
     assert set(again.last_run.statuses().values()) == {"hit"}
+    assert again.last_run["text_generation_0"].tokens_saved > 0  # from distilabel's stats
 
 
 def test_guide_several_llms_grouped_then_judged_by_ultrafeedback(

@@ -216,6 +216,14 @@ class DistilabelStep:
         value = (table.schema.metadata or {}).get(FAILED_ROWS)
         return int(value) if value else 0
 
+    def __repr__(self) -> str:
+        return f"DistilabelStep({type(self.wrapped).__name__}(name={self.name!r}))"
+
+
+class DistilabelTask(DistilabelStep):
+    """A distilabel task: what a run would send is known before it runs, and what a
+    reused output cost is in its ``distilabel_metadata``."""
+
     def tokens_in(self, table: pa.Table) -> int:
         """The tokens the rows of a cached output cost (distilabel's statistics)."""
         if METADATA not in table.column_names:
@@ -228,13 +236,6 @@ class DistilabelStep:
                 values = value if isinstance(value, list) else [value]
                 total += sum(v for v in values if isinstance(v, int))
         return total
-
-    def __repr__(self) -> str:
-        return f"DistilabelStep({type(self.wrapped).__name__}(name={self.name!r}))"
-
-
-class DistilabelTask(DistilabelStep):
-    """A distilabel task: what a run would send is known before it runs."""
 
     def estimate(self, tables: list[pa.Table], signature: str, rows_dir: Any,
                  use_cache: bool = True) -> dict[str, Any]:
