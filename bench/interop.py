@@ -2,8 +2,9 @@
 
 The pipelines of ``pipelines_distilabel.py`` (distilabel's ``LoadDataFromDicts`` and
 ``@step`` functions), run once with distilabel's ``Pipeline`` and once with the one import
-changed to ``distilabel_nb``: a cold run, then a full hit, each in a fresh process, on the
-same machine in the same invocation. Time inside ``run()``. Prints the figures and writes
+changed to ``distilabel_nb``: a cold run, then three full hits (the median reported), each
+in a fresh process, on the same machine in the same invocation. Time inside ``run()``.
+Prints the figures and writes
 ``bench/results/interop.json``.
 
     python3 bench/interop.py --n 10000          # three_steps; distilabel's cold run of
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +27,8 @@ from pathlib import Path
 import run
 
 BENCH = Path(__file__).resolve().parent
+#: Full hits measured per tool (the median is reported): a hit is short, the machine noisy.
+HITS = 3
 
 
 def _python(tool: str) -> str:
@@ -43,8 +47,8 @@ def measure(tool: str, pipeline: str, n: int, folder: Path) -> dict[str, float]:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(BENCH.parent),
                                                     os.environ.get("PYTHONPATH", "")])
     cache = folder / tool
-    figures = {}
-    for phase in ("cold", "hit"):
+    runs: dict[str, list[dict[str, float]]] = {"cold": [], "hit": []}
+    for phase in ["cold"] + ["hit"] * HITS:
         result = run.invoke(tool, pipeline, n, cache)
         if "error" in result:
             msg = f"{tool} {phase}: {result['error']} {result.get('log_tail', '')}"
@@ -52,8 +56,11 @@ def measure(tool: str, pipeline: str, n: int, folder: Path) -> dict[str, float]:
         if not result.get("complete"):
             msg = f"{tool} {phase}: wrong rows {result}"
             raise RuntimeError(msg)
-        figures[f"{phase}_run_seconds"] = round(result["run_seconds"], 3)
-        figures[f"{phase}_process_seconds"] = round(result["process_seconds"], 3)
+        runs[phase].append(result)
+    figures = {}
+    for phase, results in runs.items():
+        for what in ("run_seconds", "process_seconds"):
+            figures[f"{phase}_{what}"] = round(statistics.median(r[what] for r in results), 3)
     return figures
 
 

@@ -26,7 +26,7 @@ from distilabel_nb.interop.distilabel.keys import (
     secrets_of,
     user_code,
 )
-from distilabel_nb.tables import concat, empty_table, rows_to_table
+from distilabel_nb.tables import concat, empty_table, rename_columns, rows_to_table
 
 __all__ = ["FAILED_ROWS", "DistilabelLoader", "DistilabelStep", "DistilabelTask", "adapt"]
 
@@ -250,6 +250,21 @@ class DistilabelLoader(DistilabelStep):
     def plan_rows(self) -> pa.Table:
         """Every row it yields, for the plan's estimates downstream."""
         return concat(list(self.generate()))
+
+    def generate(self) -> Iterator[pa.Table]:
+        """distilabel's own ``LoadDataFromDicts``: its rows as one table, cut in batches
+        (its ``process`` re-assigns the rest of ``data`` after every batch, and pydantic
+        validates that assignment: quadratic in the rows). Any other loader: its own
+        ``process``."""
+        from distilabel.steps import LoadDataFromDicts
+
+        if type(self.wrapped).process is not LoadDataFromDicts.process:
+            yield from super().generate()
+            return
+        table = rename_columns(rows_to_table(self.wrapped.data), self.wrapped.output_mappings)
+        size = max(1, self.batch_size)
+        for start in range(0, table.num_rows, size):
+            yield table.slice(start, size)
 
 
 def _without_secrets(value: Any) -> Any:
