@@ -41,6 +41,12 @@ def test_a_batch_in_progress_across_two_runs_then_complete(cache_dir):
         # One upload of the 10 rows' requests (the whole input, though batches hold 4).
         assert sorted(r["body"]["messages"][-1]["content"] for r in api.requests_of("batch_1")) \
             == sorted(f"say {i}" for i in range(10))
+        # The plan knows the rows are in the job: nothing more to send, half price.
+        assert build(cache_dir, server.base_url, 10).plan()["gen"].rows_to_send == 0
+        grown = build(cache_dir, server.base_url, 12).plan()["gen"]
+        tokens = grown.est_input_tokens + grown.est_output_tokens
+        assert grown.rows_to_send == 2
+        assert grown.est_cost == pytest.approx(tokens * PRICE / 1e6 * 0.5)  # batch price
         api.complete()
         pipeline = build(cache_dir, server.base_url, 10)
         rows = pipeline.run(progress=False)["default"]["train"]

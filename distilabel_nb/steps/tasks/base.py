@@ -179,17 +179,26 @@ class Task(Step):
         lacks (all of them when ``use_cache`` is False), their prompt tokens
         (``llm.count_tokens``), their answers' tokens (the mean of this step's cached
         answers when there are any, else ``llm.expected_output_tokens()``), and the cost.
+        Rows waiting in an open offline batch job are not sent again: not counted.
         """
         table = self._input_table(tables)
         columns = self.key_columns(table.column_names)
         rows = table.select(columns).to_pylist()
         todo = {row_key(row): row for row in rows}  # duplicates are sent once
         mean_output: float | None = None
-        if use_cache and pathlib.Path(rows_dir, "rows.sqlite").exists():
+        known: set[str] = set()  # rows not to send: answered, or waiting in a batch job
+        if pathlib.Path(rows_dir, "rows.sqlite").exists():
             with RowCache(rows_dir) as cache:
-                cached = cache.get_many(signature, list(todo))
+                if use_cache:
+                    known.update(cache.get_many(signature, list(todo)))
                 mean_output = cache.output_tokens_mean(signature)
-            todo = {key: row for key, row in todo.items() if key not in cached}
+            if self.llm.use_offline_batch_generation:
+                from distilabel_nb.cache.jobs import BatchJobs
+
+                with BatchJobs(rows_dir) as jobs:
+                    opened = jobs.open_job(signature)
+                known.update(opened[1] if opened else ())
+        todo = {key: row for key, row in todo.items() if key not in known}
         input_tokens = sum(self.llm.count_tokens(self.format_input(row))
                            for row in todo.values())
         per_answer = mean_output if mean_output is not None else \
