@@ -463,3 +463,50 @@ def test_routed_pipeline_gives_the_local_rows(cluster: dict[str, Any],
     remote = pipeline.run(progress=False, backend="ray")
     assert rows(remote) == rows(local) and len(rows(remote)) == 200
     assert set(statuses(pipeline).values()) == {"miss"}
+
+
+def test_distilabel_steps_run_in_their_replicas(cluster: dict[str, Any],
+                                                tmp_path: pathlib.Path) -> None:
+    """distilabel's own Step subclass (a PrivateAttr set in load()) with
+    ``StepResources(replicas=2)``: two workers, none of them the driver; rows as local."""
+    distilabel_steps = pytest.importorskip("distilabel.steps")
+    from pydantic import PrivateAttr
+
+    from distilabel_nb import Pipeline
+
+    class Offset(distilabel_steps.Step):  # type: ignore[misc, name-defined]
+        base: int = 100
+        _pid: int = PrivateAttr(0)
+
+        @property
+        def inputs(self) -> list[str]:
+            return ["i"]
+
+        @property
+        def outputs(self) -> list[str]:
+            return ["o", "pid"]
+
+        def load(self) -> None:
+            super().load()
+            self._pid = os.getpid()
+
+        def process(self, inputs: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+            for row in inputs:
+                row["o"] = row["i"] + self.base
+                row["pid"] = self._pid
+            yield inputs
+
+    def build(cache: pathlib.Path) -> Any:
+        with Pipeline(name="distilabel-ray", cache_dir=cache) as pipeline:
+            load = distilabel_steps.LoadDataFromDicts(
+                name="load", data=[{"i": i} for i in range(40)], batch_size=10)
+            load >> Offset(name="offset", input_batch_size=10,
+                           resources=distilabel_steps.StepResources(replicas=2))
+        return pipeline
+
+    remote = rows(build(tmp_path / "ray").run(progress=False, backend="ray"))
+    assert [r["o"] for r in remote] == [i + 100 for i in range(40)]
+    pids = {r["pid"] for r in remote}
+    assert len(pids) == 2 and os.getpid() not in pids
+    local = rows(build(tmp_path / "local").run(progress=False, backend="local"))
+    assert [r["o"] for r in local] == [r["o"] for r in remote]

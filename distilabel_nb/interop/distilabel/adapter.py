@@ -64,6 +64,14 @@ class DistilabelStep:
         self.output_mappings: dict[str, str] = {}
         self._proxy: Any = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Shipped to another process (Ray): distilabel's step without its pipeline (the
+        bridge holds ours, with its locks and cache), and no open row cache."""
+        state = self.__dict__.copy()
+        state["wrapped"] = self.wrapped.model_copy(update={"pipeline": None})
+        state["_proxy"] = None
+        return state
+
     # -- what the engine reads ---------------------------------------------------------
     @property
     def kind(self) -> str:
