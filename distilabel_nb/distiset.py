@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -70,6 +70,8 @@ class Distiset(dict):
 
     _pipeline_path: pathlib.Path | None = None
     _pipeline_config: dict[str, Any] | None = None
+    #: Makes ``pipeline_config`` when first read (a run does not dump its pipeline).
+    _pipeline_config_factory: Callable[[], dict[str, Any]] | None = None
     _artifacts_path: pathlib.Path | None = None
     _log_filename_path: pathlib.Path | None = None
     _citations: list[str] | None = None
@@ -159,6 +161,8 @@ class Distiset(dict):
     @property
     def pipeline_config(self) -> dict[str, Any] | None:
         """The pipeline that made it, as ``Pipeline.dump()`` (written as pipeline.yaml)."""
+        if self._pipeline_config is None and self._pipeline_config_factory is not None:
+            self._pipeline_config = self._pipeline_config_factory()
         if self._pipeline_config is None and self._pipeline_path is not None:
             import yaml
 
@@ -166,8 +170,14 @@ class Distiset(dict):
         return self._pipeline_config
 
     @pipeline_config.setter
-    def pipeline_config(self, config: dict[str, Any] | None) -> None:
-        self._pipeline_config = config
+    def pipeline_config(self, config: dict[str, Any] | Callable[[], dict[str, Any]] | None
+                        ) -> None:
+        """A dump, or a function making it when first read (dumping a loader's data
+        costs as much as a full hit: a run hands over ``Pipeline.dump`` itself)."""
+        if callable(config):
+            self._pipeline_config, self._pipeline_config_factory = None, config
+        else:
+            self._pipeline_config, self._pipeline_config_factory = config, None
 
     @property
     def artifacts_path(self) -> pathlib.Path | None:

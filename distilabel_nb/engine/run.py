@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from distilabel_nb.cache.history import new_run_id
@@ -112,13 +112,14 @@ class PipelineRun:
                  listeners: Iterable[Listener], backend: Backend, *, use_cache: bool = True,
                  recompute: Collection[str] = (), fail_fast: bool = False,
                  budget: Budget | None = None,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: Callable[[], dict[str, Any]] | None = None) -> None:
         self.graph, self.manifest, self.store = graph, manifest, store
         self.listeners = list(listeners)
         self.backend = backend
         self.use_cache, self.recompute = use_cache, recompute
         self.fail_fast, self.budget = fail_fast, budget
-        #: The pipeline's ``dump()``, carried by the Distiset as distilabel's is.
+        #: Makes the pipeline's ``dump()``, carried by the Distiset as distilabel's is
+        #: (called only when the Distiset's ``pipeline_config`` is first read).
         self.config = config
         self.report: RunReport | None = None
 

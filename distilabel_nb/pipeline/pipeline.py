@@ -242,7 +242,7 @@ class Pipeline:
             manifest, store = self._cache()
             run = PipelineRun(graph, manifest, store, listeners, runner, use_cache=use_cache,
                               recompute=recompute, fail_fast=fail_fast, budget=budget,
-                              config=self.dump())
+                              config=self.dump)
             try:
                 return run.execute()
             finally:
