@@ -188,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
 def pipeline_dot(pipeline: Any) -> str:
     """A pipeline as Graphviz DOT, each step filled by what a run would do (its plan),
     from the same graph the notebook's widget draws."""
-    from distilabel_nb.notebook.render import dag_to_dot, report_views, step_reports
+    from distilabel_nb.drawing.render import dag_to_dot, report_views, step_reports
 
     try:
         plan = pipeline.plan()
@@ -250,7 +250,7 @@ def _graph(args: argparse.Namespace) -> int:
         for pipeline in _load_script(args.script, args.cache_dir):
             print(pipeline_dot(pipeline))
         return 0
-    from distilabel_nb.notebook.render import render_svg
+    from distilabel_nb.drawing.render import render_svg
 
     svg = render_svg(recorded_run(args.cache_dir, args.script, args.run or "-1"))
     if args.output is None:

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from distilabel_nb import Pipeline
+from distilabel_nb.drawing.views import node_money
 from distilabel_nb.llms import OpenAILLM, token_costs
-from distilabel_nb.notebook.views import node_money
 from distilabel_nb.steps import LoadDataFromDicts
 from distilabel_nb.steps.tasks import TextGeneration
 from tests.openai_server import OpenAIServer, answer_for

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from distilabel_nb.notebook import render
-from distilabel_nb.notebook.render import STYLES, GraphvizNotFoundError, NodeView, draw_svg
+from distilabel_nb.drawing import render
+from distilabel_nb.drawing.render import STYLES, GraphvizNotFoundError, NodeView, draw_svg
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz's dot")
 NS = {"svg": render.SVG_NS}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from distilabel_nb.cache.history import RunEntry
-from distilabel_nb.notebook.render import NodeView
+from distilabel_nb.drawing.render import NodeView
 
 __all__ = ["compare_message", "compare_views", "ordered"]
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from distilabel_nb.cache.history import RunEntry
+from distilabel_nb.drawing.render import step_reports
 from distilabel_nb.engine.report import RunReport
-from distilabel_nb.notebook.render import step_reports
 
 __all__ = ["HISTORY_SHOWN", "entry_report", "run_label", "strip_entries"]
 

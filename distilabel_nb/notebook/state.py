@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from distilabel_nb.drawing.render import NodeView
+from distilabel_nb.drawing.views import node_detail, summary_line
 from distilabel_nb.engine.events import RunEvent
 from distilabel_nb.engine.report import ReportBuilder, RunReport, StepReport
-from distilabel_nb.notebook.render import NodeView
-from distilabel_nb.notebook.views import node_detail, summary_line
 
 __all__ = ["RunState"]
 

@@ -25,6 +25,19 @@ import anywidget
 import traitlets
 
 from distilabel_nb.cache.history import RunEntry
+from distilabel_nb.drawing.render import (
+    COMPARE_STATUSES,
+    STATUSES,
+    NodeView,
+    draw_svg,
+    graph_shape,
+)
+from distilabel_nb.drawing.views import (
+    PREVIEW_ROWS,
+    load_previews,
+    static_picture,
+    summary_line,
+)
 from distilabel_nb.engine.events import ALL_RUNS, RunEvent
 from distilabel_nb.engine.reasons import compare_runs
 from distilabel_nb.engine.report import RunReport
@@ -33,20 +46,7 @@ from distilabel_nb.notebook.compare import compare_message, compare_views, order
 from distilabel_nb.notebook.history import entry_report, run_label, strip_entries
 from distilabel_nb.notebook.listeners import Subscription, subscribe
 from distilabel_nb.notebook.messages import dispatch
-from distilabel_nb.notebook.render import (
-    COMPARE_STATUSES,
-    STATUSES,
-    NodeView,
-    draw_svg,
-    graph_shape,
-)
 from distilabel_nb.notebook.state import RunState
-from distilabel_nb.notebook.views import (
-    PREVIEW_ROWS,
-    load_previews,
-    static_picture,
-    summary_line,
-)
 
 if TYPE_CHECKING:
     from distilabel_nb.pipeline.pipeline import Pipeline

@@ -288,7 +288,7 @@ class Pipeline:
         ``path=None``, return the SVG document itself. ``top_to_bottom`` and
         ``show_edge_labels`` are accepted for distilabel's sake: the graph is drawn left to
         right, routed edges labelled with their function."""
-        from distilabel_nb.notebook.render import render_svg
+        from distilabel_nb.drawing.render import render_svg
 
         svg = render_svg(self)
         if path is None:

@@ -21,8 +21,8 @@ from typing import Any
 import graphviz
 
 from distilabel_nb.cache.history import RunEntry
+from distilabel_nb.drawing.views import node_detail
 from distilabel_nb.engine.report import StepReport
-from distilabel_nb.notebook.views import node_detail
 
 __all__ = [
     "COMPARE_STATUSES",
