@@ -7,31 +7,19 @@ import gc
 import pathlib
 import shutil
 import warnings
-from collections.abc import Iterator
 
 import pytest
 
 pytest.importorskip("anywidget")
 
 from distilabel_nb.engine.events import ALL_RUNS
-from distilabel_nb.notebook import overrides
-from distilabel_nb.notebook import widget as widget_module
 from distilabel_nb.notebook.display import pipeline_bundle
 from distilabel_nb.notebook.widget import CacheGraph, WidgetMessageWarning
 
 from .test_history import build
+from .test_widget import _fresh_registry  # noqa: F401  (autouse: the same clean registry)
 
 pytestmark = pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz's dot")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    overrides.clear_overrides()
-    widget_module._last_selected.clear()
-    yield
-    overrides.clear_overrides()
-    for graph in [g for g in gc.get_objects() if isinstance(g, CacheGraph)]:
-        graph.close()    # what a front end does; a following graph stops listening
 
 
 def statuses(graph: CacheGraph) -> dict[str, str]:
