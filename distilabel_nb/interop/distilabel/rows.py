@@ -13,7 +13,9 @@ A row fails when its call raises or an answer is None (some distilabel LLMs retu
 on an error instead of raising): it is never stored, it gets None answers as distilabel
 would give it, and ``failures`` counts it so the step's batch is not committed and the
 next run sends only the failed rows. When a call for several inputs raises, each input
-is sent once more alone, so one bad row does not fail its whole batch.
+is sent once more alone, so one bad row does not fail its whole batch. With distilabel's
+offline batch generation the missing inputs go to the provider's batch API instead
+(``offline.py``).
 """
 
 from __future__ import annotations
@@ -86,9 +88,6 @@ class RowCachedLLM:
 
     def generate_outputs(self, inputs: list[Any], num_generations: int = 1,
                          **kwargs: Any) -> list[Any]:
-        if self._llm.use_offline_batch_generation:  # the provider's batch API: as is
-            return list(self._llm.generate_outputs(inputs=inputs,
-                                                   num_generations=num_generations, **kwargs))
         try:
             keys = [input_key(formatted, num_generations, kwargs) for formatted in inputs]
         except UnhashableValueError:  # e.g. a structured output given as a class
@@ -99,21 +98,29 @@ class RowCachedLLM:
         for index, key in enumerate(keys):
             if key not in cached and key not in todo:
                 todo[key] = index
-        fresh = self._send([inputs[i] for i in todo.values()], num_generations, kwargs)
-        answers = dict(zip(todo, fresh, strict=True))
+        if self._llm.use_offline_batch_generation:  # the provider's batch API
+            from distilabel_nb.interop.distilabel.offline import collect_offline
+
+            answers = collect_offline(self._llm, self._cache.folder, self._signature,
+                                      {key: inputs[i] for key, i in todo.items()},
+                                      num_generations, kwargs, self._context) \
+                if todo else {}
+        else:
+            fresh = self._send([inputs[i] for i in todo.values()], num_generations, kwargs)
+            answers = dict(zip(todo, fresh, strict=True))
         self._store(answers)
         outputs: list[Any] = []
         reused = saved = failed = 0
         for key in keys:
-            if key in answers:
-                output = answers[key]
-                if _failed(output):
-                    failed += 1
-                    output = _failure(num_generations)
-            else:
+            if key in cached:
                 output, input_tokens, output_tokens = cached[key]
                 reused += 1
                 saved += input_tokens + output_tokens
+            else:
+                output = answers.get(key)
+                if _failed(output):
+                    failed += 1
+                    output = _failure(num_generations)
             outputs.append(output)
         used = sum(_tokens(o, "input_tokens") + _tokens(o, "output_tokens")
                    for o in answers.values() if not _failed(o))
