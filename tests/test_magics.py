@@ -244,3 +244,32 @@ def test_plan_shows_the_estimate_and_max_budget_stops(ip: Any, cache_dir: pathli
             cell(ip, f"money --cache-dir {cache_dir} --max-budget 4", body)
         assert 4 <= server.count <= 5  # $1 a row, one request in flight at a time
         assert ip.user_ns["pipeline"].last_run["gen"].halted == "stopped at the budget"
+
+
+DISTILABEL_IMPORTING_CELL = '''
+from distilabel.steps import LoadDataFromDicts, KeepColumns
+load = LoadDataFromDicts(name="load", data=[{"a": 1, "b": 2}])
+load >> KeepColumns(name="keep", columns=["a"])
+'''
+
+
+def test_a_cell_importing_distilabel_joins_its_steps(tmp_path: pathlib.Path) -> None:
+    """distilabel first imported inside the ``%%pipeline`` cell (a fresh kernel): its
+    steps still join the pipeline (their ``>>`` needs distilabel's manager to know it)."""
+    pytest.importorskip("distilabel")
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from IPython.testing.globalipapp import start_ipython
+ip = start_ipython()
+ip.run_line_magic("load_ext", "distilabel_nb")
+assert "distilabel" not in sys.modules
+ip.run_cell_magic("pipeline", "fresh --cache-dir {tmp_path}", {DISTILABEL_IMPORTING_CELL!r})
+print(dict(ip.user_ns["pipeline"].last_run.statuses()))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "{'load': 'miss', 'keep': 'miss'}"

@@ -8,7 +8,10 @@ the graph updates live.
 
 from __future__ import annotations
 
+import importlib
+import re
 import shlex
+import sys
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -71,6 +74,7 @@ class PipelineMagics(Magics):
 
         shell = self.shell
         assert shell is not None
+        _import_distilabel_first(cell)
         pipeline = Pipeline(name=args.name, cache_dir=args.cache_dir)
         shell.user_ns["pipeline"] = pipeline
         with pipeline:
@@ -188,6 +192,17 @@ class PipelineMagics(Magics):
         if code not in (0, None):
             msg = f"%pipeline_cache {line}: failed (exit status {code})\n{_CACHE_USAGE}"
             raise UsageError(msg)
+
+
+_IMPORTS_DISTILABEL = re.compile(r"^\s*(?:from|import)\s+distilabel(?:[.\s]|$)", re.MULTILINE)
+
+
+def _import_distilabel_first(cell: str) -> None:
+    """A cell importing distilabel's classes has it imported before the pipeline is
+    entered: the pipeline joins distilabel's pipeline manager only when distilabel is
+    already imported, and without that its steps' ``>>`` would fail."""
+    if "distilabel" not in sys.modules and _IMPORTS_DISTILABEL.search(cell):
+        importlib.import_module("distilabel.pipeline")
 
 
 def _has_frontend(shell: Any) -> bool:

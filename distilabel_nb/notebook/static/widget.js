@@ -32,6 +32,17 @@ function el(tag, attrs = {}, text = null) {
   return node;
 }
 
+// A reason such as "llm.generation_kwargs.temperature changed 0.7 -> 0.2" in a narrow
+// panel: it may wrap after a dotted path's dots, never inside a name nor inside "->".
+function reasonText(node, text) {
+  for (const part of String(text).split(/(->|(?<=[A-Za-z_]\.)(?=[A-Za-z_]))/)) {
+    if (part === "->") node.append(el("span", { class: "dnb-nowrap" }, part));
+    else if (part === "") node.append(document.createElement("wbr"));
+    else if (part !== undefined) node.append(part);
+  }
+  return node;
+}
+
 function formatBytes(n) {
   if (!n) return "0 B";
   const units = ["B", "KB", "MB", "GB", "TB"];
@@ -203,7 +214,7 @@ function render({ model, el: root }) {
       el("span", { class: `dnb-pill dnb-pill-${d.status}` }, pill));
     panel.append(head);
     if (d.compare) {
-      panel.append(el("div", { class: "dnb-change" }, d.reason || ""));
+      panel.append(reasonText(el("div", { class: "dnb-change" }), d.reason || ""));
       return;
     }
     const table = el("table", { class: "dnb-stats" });
@@ -212,7 +223,9 @@ function render({ model, el: root }) {
       const text = formatField(key, d);
       if (text === "") continue;
       const row = el("tr");
-      row.append(el("th", {}, label), el("td", { class: `dnb-f-${key}` }, text));
+      const cell = el("td", { class: `dnb-f-${key}` });
+      if (key === "reason") reasonText(cell, text); else cell.textContent = text;
+      row.append(el("th", {}, label), cell);
       table.append(row);
     }
     panel.append(table);
