@@ -142,3 +142,23 @@ def test_openai_llm_timeout_becomes_a_row_error():
         out = llm.generate([chat("slow")])
         llm.unload()
     assert out[0].text is None and "Timeout" in (out[0].error or "")
+
+
+def test_openai_llm_a_body_that_is_not_json_becomes_a_row_error():
+    pytest.importorskip("openai")
+
+    class Garbled(OpenAIServer):
+        def completion(self, body: dict[str, Any]) -> Any:
+            return b"<html>proxy error</html>" if "garbled" in str(body) else \
+                super().completion(body)
+
+    with Garbled() as server:
+        llm = OpenAILLM(model="m", base_url=server.base_url, api_key="k", max_retries=0,
+                        generation_kwargs={"temperature": 0.5, "max_new_tokens": 8})
+        out = llm.generate([chat("fine"), chat("garbled")])
+        llm.unload()
+    assert out[0].text == answer_for("fine", {"temperature": 0.5})
+    assert out[0].input_tokens == 1 and out[0].output_tokens > 0
+    assert out[1].text is None
+    assert out[1].error == "unexpected response: <html>proxy error</html>"
+    assert server.requests[0]["max_tokens"] == 8 and server.requests[0]["model"] == "m"

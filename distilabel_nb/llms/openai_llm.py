@@ -17,9 +17,12 @@ metadata, and the row is retried on the next run.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
 
 from distilabel_nb.fields import Secret
 from distilabel_nb.llms.base import LLM, ChatType, Generation
@@ -70,6 +73,7 @@ class OpenAILLM(LLM):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._client: Any = None
+        self._post_options: Any = None
 
     def _resolved_key(self) -> str:
         key = self.api_key or os.environ.get("OPENAI_API_KEY")
@@ -92,7 +96,7 @@ class OpenAILLM(LLM):
             msg = "OpenAILLM needs the openai package: pip install 'distilabel_nb[llm]'"
             raise ImportError(msg) from error
         base_url = self.base_url or os.environ.get("OPENAI_BASE_URL") or None
-        return AsyncOpenAI(api_key=self._resolved_key(), base_url=base_url,
+        return _client_class(AsyncOpenAI)(api_key=self._resolved_key(), base_url=base_url,
                            max_retries=int(self.max_retries), timeout=float(self.timeout),
                            http_client=self._http_client())
 
@@ -138,21 +142,59 @@ class OpenAILLM(LLM):
 
     def _ensure_client(self) -> Any:
         if self._client is None:
+            from openai._models import FinalRequestOptions
+
+            self._post_options = FinalRequestOptions.construct(method="post",
+                                                               url="/chat/completions")
             self._client = self._make_client()
         return self._client
 
     async def agenerate(self, messages: ChatType, **generation_kwargs: Any) -> Generation:
-        if self._client is None:
-            self._client = self._make_client()
+        client = self._ensure_client()
         body = {"model": self.model, "messages": messages, **to_openai_kwargs(generation_kwargs)}
         try:
-            # The SDK's generic POST: its auth, retries, timeouts and errors, without the
-            # typed-dict transform and model parsing of ``chat.completions.create`` that
-            # cost milliseconds of CPU per request (the body is plain JSON already).
-            data = await self._client.post("/chat/completions", body=body, cast_to=object)
+            # The SDK's generic request (what ``client.post`` does): its auth, retries,
+            # timeouts and errors, without the typed-dict transform and model parsing of
+            # ``chat.completions.create``, nor the per-call construction of the request
+            # options (a copy of one prepared here once). The body goes as orjson bytes
+            # and the answer comes back as bytes that orjson parses.
+            options = self._post_options.model_copy(update={"content": orjson.dumps(body)})
+            raw = await client.request(bytes, options)
         except Exception as error:
             return Generation(None, error=self.scrub(_describe_error(error)))
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            data = raw.decode("utf-8", "replace")  # not JSON: reported as such
         return parse_completion(data)
+
+
+@functools.cache
+def _client_class(base: type) -> type:
+    """``AsyncOpenAI`` that parses its base URL + a path once, not on every request.
+
+    The SDK re-parses ``base_url`` + ``"/chat/completions"`` into an ``httpx.URL`` on
+    every request; a URL is immutable, so the result is kept (per base URL and path, a
+    few dozen at most). Everything else (auth, headers, retries, timeouts) is the SDK's.
+    """
+
+    class _Client(base):
+        def _prepare_url(self, url: str) -> Any:
+            cache: dict[tuple[str, str], Any] = self.__dict__.setdefault("_nb_urls", {})
+            key = (str(self.base_url), url)
+            found = cache.get(key)
+            if found is None:
+                found = super()._prepare_url(url)
+                if len(cache) < _URLS_KEPT:
+                    cache[key] = found
+            return found
+
+    _Client.__name__ = _Client.__qualname__ = f"{base.__name__}WithUrlCache"
+    return _Client
+
+
+#: URLs a client keeps parsed (chat completions; batch polls add one per job id).
+_URLS_KEPT = 64
 
 
 def parse_completion(data: Any) -> Generation:
