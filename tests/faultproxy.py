@@ -2,7 +2,8 @@
 
 Each request draws from a seeded ``random.Random``: a connection reset (no answer, a TCP
 RST), a ``503 SlowDown`` as S3 answers under load, a slow answer, or a clean pass to
-the server. Faults are bounded: never more than ``max_in_a_row`` faults in a row, so a
+the server. Faults are bounded: one request (method and path) never meets more than
+``max_in_a_row`` faults in a row, however other requests interleave with it, so a
 client that retries as S3's own SDKs do gets through. ``down = True`` answers every
 request with 503 until it is set back to False (a store that stays down).
 
@@ -40,7 +41,9 @@ class FaultProxy:
         self.slow = slow
         self.down = False
         self.counts: collections.Counter[str] = collections.Counter()
-        self._in_a_row = 0
+        #: Faults each request (method and path) met in a row: retries of one request
+        #: meet at most ``max_in_a_row``, however other requests interleave with them.
+        self._in_a_row: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         proxy = self
 
@@ -66,7 +69,7 @@ class FaultProxy:
 
             def _handle(self) -> None:
                 body = self._body()
-                fault = proxy._draw()
+                fault = proxy._draw(f"{self.command} {self.path}")
                 proxy.counts[fault] += 1
                 if fault == "reset":
                     # SO_LINGER 0: close() sends a RST, as a dropped connection does
@@ -118,14 +121,14 @@ class FaultProxy:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True,
                                         name="faultproxy")
 
-    def _draw(self) -> str:
+    def _draw(self, request: str) -> str:
         with self._lock:
             if self.down:
                 return "down"
-            if self._in_a_row >= self.max_in_a_row or self.rng.random() >= self.rate:
-                self._in_a_row = 0
+            if self._in_a_row[request] >= self.max_in_a_row or self.rng.random() >= self.rate:
+                del self._in_a_row[request]
                 return "pass"
-            self._in_a_row += 1
+            self._in_a_row[request] += 1
             return self.rng.choice(["reset", "503", "slow"])
 
     def __enter__(self) -> FaultProxy:
