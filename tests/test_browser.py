@@ -128,6 +128,22 @@ def _page_errors(kind: FrontEnd, error) -> list[str]:  # type: ignore[no-untyped
     return [f"pageerror: {error}\n{error.stack}"]
 
 
+def open_notebook(browser, server: JupyterServer, name: str, kind: FrontEnd,  # type: ignore[no-untyped-def]
+                  errors: list[str], height: int = 1000):
+    """A page showing notebook ``name``, its kernel ready for "run all" (the status shows
+    it); the page's JavaScript errors and console errors are appended to ``errors``."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page.on("pageerror", lambda error: errors.extend(_page_errors(kind, error)))
+    page.on("console", lambda msg: errors.append(f"console: {msg.text}")
+            if msg.type == "error" else None)
+    page.goto(server.notebook_url(name), wait_until="domcontentloaded")
+    page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')",
+                           timeout=60_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    return page
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
 @pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz's dot")
 @pytest.mark.parametrize("kind", FRONT_ENDS)
@@ -142,16 +158,7 @@ def test_cache_graph_in_browser(tmp_path: pathlib.Path, kind: FrontEnd) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
     with JupyterServer(root, tmp_path / "home", kind) as server, launch_chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("pageerror", lambda error: errors.extend(_page_errors(kind, error)))
-        page.on("console", lambda msg: errors.append(f"console: {msg.text}")
-                if msg.type == "error" else None)
-        page.goto(server.notebook_url("graph.ipynb"), wait_until="domcontentloaded")
-        page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')",
-                               timeout=60_000)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        # The kernel must be ready before "run all"; the status shows it.
-        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        page = open_notebook(browser, server, "graph.ipynb", kind, errors)
 
         # 1. First run: every step computes; the slow step is seen running, with rows done.
         _run_all(page)
@@ -253,15 +260,7 @@ def test_history_in_browser(tmp_path: pathlib.Path, kind: FrontEnd) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     errors: list[str] = []
     with JupyterServer(root, tmp_path / "home", kind) as server, launch_chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.on("pageerror", lambda error: errors.extend(_page_errors(kind, error)))
-        page.on("console", lambda msg: errors.append(f"console: {msg.text}")
-                if msg.type == "error" else None)
-        page.goto(server.notebook_url("history.ipynb"), wait_until="domcontentloaded")
-        page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')",
-                               timeout=60_000)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        page = open_notebook(browser, server, "history.ipynb", kind, errors, height=1100)
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         page.wait_for_function("""() => {
             const roots = document.querySelectorAll('.dnb-root');

@@ -13,12 +13,11 @@ import pytest
 from tests.browser_helpers import JupyterServer, launch_chromium, write_notebook
 from tests.test_browser import (
     ARTIFACTS,
-    KERNEL_IDLE,
-    _page_errors,
     _run_all,
     _shoot,
     _status_map,
     _wait_statuses,
+    open_notebook,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -65,15 +64,7 @@ def test_distilabel_pipeline_graph_in_lab(tmp_path: pathlib.Path,
                                  base_url=llm_server.base_url)
         write_notebook(root / "distilabel.ipynb",
                        ["%load_ext distilabel_nb", cell(temperature=0.7)])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("pageerror", lambda error: errors.extend(_page_errors("lab", error)))
-        page.on("console", lambda msg: errors.append(f"console: {msg.text}")
-                if msg.type == "error" else None)
-        page.goto(server.notebook_url("distilabel.ipynb"), wait_until="domcontentloaded")
-        page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')",
-                               timeout=60_000)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+        page = open_notebook(browser, server, "distilabel.ipynb", "lab", errors)
 
         # 1. First run: both of distilabel's steps compute; the server answered 6 prompts.
         _run_all(page)
