@@ -173,19 +173,20 @@ class Pipeline:
             self._manifest, self._store = cache
         return self._manifest, self._store
 
-    def _prepare(self, parameters: Mapping[str, Any] | None) -> None:
+    def _prepare(self, parameters: Mapping[str, Any] | None) -> PipelineGraph:
+        """The graph to plan or run: the run's parameters applied, validated."""
         graph = self.graph()
         apply_parameters(graph, parameters)
         validate(graph)
+        return graph
 
     # -- plan and run ------------------------------------------------------------------
     def plan(self, use_cache: bool = True, parameters: Mapping[str, Any] | None = None,
              recompute: Collection[str] = ()) -> RunReport:
         """What a run would do, per step, without running anything."""
-        self._prepare(parameters)
+        graph = self._prepare(parameters)
         manifest, store = self._cache()
-        return plan_report(self.graph(), manifest, store, self._listeners, use_cache,
-                           recompute)
+        return plan_report(graph, manifest, store, self._listeners, use_cache, recompute)
 
     def run(self, use_cache: bool = True, parameters: Mapping[str, Any] | None = None,
             progress: bool | None = None, recompute: Collection[str] = (),
@@ -220,8 +221,8 @@ class Pipeline:
         try:
             if dataset is not None:
                 attach_dataset(self, dataset, dataset_batch_size)
-            self._prepare(parameters)
-            budget = run_budget(self.graph(), max_budget)
+            graph = self._prepare(parameters)
+            budget = run_budget(graph, max_budget)
             listeners: list[Listener] = [*self._listeners, ALL_RUNS]
             if on_event is not None:
                 listeners.append(on_event)
@@ -237,7 +238,6 @@ class Pipeline:
                        f"{runner.name!r}: its LLM steps run in workers that do not share "
                        "one budget")
                 raise ValueError(msg)
-            graph = self.graph()
             runner.start(graph)
             manifest, store = self._cache()
             run = PipelineRun(graph, manifest, store, listeners, runner, use_cache=use_cache,
@@ -263,9 +263,9 @@ class Pipeline:
         with tempfile.TemporaryDirectory(prefix="distilabel-nb-dry-run-") as tmp:
             self.cache_dir, self._manifest, self._store = tmp, None, None
             try:
-                self._prepare(parameters)
+                graph = self._prepare(parameters)
                 manifest, store = self._cache()
-                return dry_run(self.graph(), manifest, store, batch_size)
+                return dry_run(graph, manifest, store, batch_size)
             finally:
                 if self._manifest is not None:
                     self._manifest.close()
